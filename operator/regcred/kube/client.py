@@ -1,0 +1,169 @@
+"""A thin JSON client over the official kubernetes client's connection and auth.
+
+Objects are plain dicts: the generated models cost memory and CPU we don't need
+at thousands of namespaces. This module is where `ApiException` and transport
+errors become the project's `KubeError` tree.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+
+from regcred.errors import (
+    ConflictError,
+    ForbiddenError,
+    GoneError,
+    KubeError,
+    NotFoundError,
+    UnavailableError,
+)
+
+__all__ = ["MERGE_PATCH", "JsonObject", "KubeClient", "load_api_client", "object_path", "translate"]
+
+log = logging.getLogger(__name__)
+
+JsonObject = dict[str, Any]
+
+MERGE_PATCH = "application/merge-patch+json"
+REQUEST_TIMEOUT_SECONDS = 30.0
+
+
+def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> k8s_client.ApiClient:
+    """An ApiClient from a kubeconfig (explicit, $KUBECONFIG or ~/.kube/config) or in-cluster config."""
+    if kubeconfig is None and context is None:
+        try:
+            configuration = k8s_client.Configuration()
+            k8s_config.load_incluster_config(client_configuration=configuration)
+            return k8s_client.ApiClient(configuration)
+        except k8s_config.ConfigException:
+            pass
+    return k8s_config.new_client_from_config(config_file=kubeconfig, context=context)
+
+
+def _api_message(status: int, body: bytes | str | None) -> str:
+    """The API server's own message (a metav1.Status), which never echoes Secret data."""
+    try:
+        document = json.loads(body or b"{}")
+        return str(document.get("message") or document.get("reason") or f"HTTP {status}")
+    except (ValueError, AttributeError):
+        return f"HTTP {status}"
+
+
+def translate(status: int, body: bytes | str | None, what: str) -> KubeError:
+    """The project error for an API response status."""
+    message = f"{what}: {_api_message(status, body)}"
+    if status == 404:
+        return NotFoundError(message, status)
+    if status == 409:
+        return ConflictError(message, status)
+    if status in (401, 403):
+        return ForbiddenError(message, status)
+    if status == 410:
+        return GoneError(message, status)
+    if status == 429 or status >= 500:
+        return UnavailableError(message, status)
+    return KubeError(message, status)
+
+
+class KubeClient:
+    """JSON requests against one API server."""
+
+    def __init__(self, api_client: k8s_client.ApiClient) -> None:
+        self.api_client = api_client
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, Any] | None,
+        body: Any,
+        content_type: str | None,
+        timeout: float | tuple[float, float] | None,
+    ) -> Any:
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        params = [(k, v) for k, v in (query or {}).items() if v is not None]
+        request = self.api_client.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=params,
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            return self.api_client.call_api(*request, _request_timeout=timeout)
+        except ApiException as error:
+            raise translate(error.status or 0, error.body, f"{method} {path}") from None
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise UnavailableError(f"{method} {path}: {type(error).__name__}") from None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        timeout: float = REQUEST_TIMEOUT_SECONDS,
+    ) -> JsonObject:
+        """One request; returns the decoded JSON body or raises a `KubeError`."""
+        if body is not None and content_type is None:
+            content_type = "application/json"
+        response = self._send(method, path, query, body, content_type, timeout)
+        try:
+            data = response.read()
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise UnavailableError(f"{method} {path}: {type(error).__name__}") from None
+        if not 200 <= response.status < 300:
+            raise translate(response.status, data, f"{method} {path}")
+        return json.loads(data) if data else {}
+
+    def watch(
+        self, path: str, query: Mapping[str, Any], read_timeout: float
+    ) -> Iterator[JsonObject]:
+        """Stream watch events; ends when the server closes the stream. ERROR events raise."""
+        response = self._send("GET", path, {**query, "watch": "true"}, None, None, (10.0, read_timeout))
+        try:
+            if not 200 <= response.status < 300:
+                raise translate(response.status, response.read(), f"WATCH {path}")
+            pending = b""
+            for chunk in response.response.stream(65536, decode_content=True):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    if event.get("type") == "ERROR":
+                        status = event.get("object", {})
+                        raise translate(int(status.get("code") or 500), json.dumps(status), f"WATCH {path}")
+                    yield event
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise UnavailableError(f"WATCH {path}: {type(error).__name__}") from None
+        finally:
+            response.response.release_conn()
+
+
+def object_path(
+    api_version: str, plural: str, namespace: str | None = None, name: str | None = None
+) -> str:
+    """The REST path of a collection or an object."""
+    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    if namespace is not None:
+        base += f"/namespaces/{quote(namespace)}"
+    base += f"/{plural}"
+    if name is not None:
+        base += f"/{quote(name)}"
+    return base

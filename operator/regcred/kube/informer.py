@@ -1,0 +1,198 @@
+"""List-then-watch caches of projected objects, each in its own thread.
+
+An informer lists a collection (paginated), keeps only a small projection of
+each object, then watches from the list's resourceVersion with bookmarks. A
+410 Gone (expired resourceVersion) re-lists and reports every difference, so
+no change in between is missed. `synced` is set after the first full list:
+nothing may plan removals from an empty cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+from regcred.errors import GoneError, KubeError
+from regcred.kube.client import JsonObject, KubeClient
+
+__all__ = ["Informer"]
+
+log = logging.getLogger(__name__)
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+LIST_PAGE_SIZE = 500
+WATCH_SECONDS = 300  # the server ends each watch after this; we resume from the last version
+MAX_BACKOFF_SECONDS = 30.0
+
+# (key, old value or None, new value or None)
+ChangeCallback = Callable[[Any, Any, Any], None]
+
+
+class Informer(Generic[K, V]):
+    """A thread-safe cache of `project(obj)` by `key(obj)` for one collection."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        path: str,
+        *,
+        key: Callable[[JsonObject], K],
+        project: Callable[[JsonObject], V],
+        on_change: ChangeCallback | None = None,
+        label_selector: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        self._client = client
+        self._path = path
+        self._key = key
+        self._project = project
+        self._on_change = on_change
+        self._label_selector = label_selector
+        self.name = name or path
+        self._items: dict[K, V] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.synced = threading.Event()
+        # Monotonic time of the last sign of life from the server (event, bookmark, list).
+        self.last_heard = time.monotonic()
+        self.relists = 0
+
+    # -- reading ---------------------------------------------------------------
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            return self._items.get(key)
+
+    def snapshot(self) -> dict[K, V]:
+        with self._lock:
+            return dict(self._items)
+
+    def values_where(self, predicate: Callable[[K], bool]) -> list[V]:
+        with self._lock:
+            return [value for key, value in self._items.items() if predicate(key)]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    # -- write-through ---------------------------------------------------------
+    def observe(self, obj: JsonObject) -> None:
+        """Record an object the operator just wrote, before its watch event arrives."""
+        self._apply(self._key(obj), self._project(obj), notify=False)
+
+    def forget(self, key: K) -> None:
+        """Record a deletion the operator just made."""
+        self._apply(key, None, notify=False)
+
+    # -- running ---------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"informer {self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _apply(self, key: K, value: V | None, notify: bool = True) -> None:
+        with self._lock:
+            old = self._items.get(key)
+            if value is None:
+                self._items.pop(key, None)
+            else:
+                self._items[key] = value
+        if notify and old != value and self._on_change is not None:
+            try:
+                self._on_change(key, old, value)
+            except Exception:  # a bad callback must not kill the watch
+                log.exception("informer %s: change callback failed", self.name)
+
+    def _list(self) -> str:
+        fresh: dict[K, V] = {}
+        token: str | None = None
+        while True:
+            page = self._client.request(
+                "GET",
+                self._path,
+                query={"labelSelector": self._label_selector, "limit": LIST_PAGE_SIZE, "continue": token},
+            )
+            for obj in page.get("items", []):
+                fresh[self._key(obj)] = self._project(obj)
+            token = page.get("metadata", {}).get("continue")
+            if not token:
+                version = page["metadata"]["resourceVersion"]
+                break
+        with self._lock:
+            previous = self._items
+        for key in previous.keys() - fresh.keys():
+            self._apply(key, None)
+        for key, value in fresh.items():
+            self._apply(key, value)
+        self.last_heard = time.monotonic()
+        return version
+
+    def _watch(self, version: str) -> str:
+        query = {
+            "labelSelector": self._label_selector,
+            "resourceVersion": version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": WATCH_SECONDS,
+        }
+        for event in self._client.watch(self._path, query, read_timeout=WATCH_SECONDS + 30):
+            if self._stop.is_set():
+                break
+            self.last_heard = time.monotonic()
+            obj = event["object"]
+            version = obj.get("metadata", {}).get("resourceVersion", version)
+            kind = event["type"]
+            if kind == "BOOKMARK":
+                continue
+            if kind == "DELETED":
+                self._apply(self._key(obj), None)
+            else:
+                self._apply(self._key(obj), self._project(obj))
+        return version
+
+    def _run(self) -> None:
+        version: str | None = None
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                if version is None:
+                    version = self._list()
+                    if self.synced.is_set():
+                        self.relists += 1
+                    self.synced.set()
+                version = self._watch(version)
+                backoff = 0.5
+            except GoneError:
+                log.info("informer %s: resourceVersion expired, listing again", self.name)
+                version = None
+            except KubeError as error:
+                log.warning("informer %s: %s; retrying in %.1fs", self.name, error, backoff)
+                self._stop.wait(backoff * (1 + random.random() / 2))
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            except Exception:
+                log.exception("informer %s: unexpected failure; listing again", self.name)
+                version = None
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+
+def by_namespace_and_name(obj: Mapping[str, Any]) -> tuple[str, str]:
+    """Key of a namespaced object."""
+    meta = obj["metadata"]
+    return meta["namespace"], meta["name"]
+
+
+def by_name(obj: Mapping[str, Any]) -> str:
+    """Key of a cluster-scoped object."""
+    return obj["metadata"]["name"]

@@ -1,0 +1,235 @@
+"""Projections of API objects into planning's plain types, and the writes that apply a plan.
+
+The only module that knows REST paths and object layouts of the resources we touch.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from regcred.errors import KubeError, NotFoundError
+from regcred.kube.client import MERGE_PATCH, JsonObject, KubeClient, object_path
+from regcred.models import API_GROUP, API_VERSION, KIND, PLURAL
+from regcred.planning.plan import (
+    ADDED_PULL_SECRETS_ANNOTATION,
+    CONTENT_HASH_ANNOTATION,
+    CREDENTIAL_LABEL,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    SecretCreate,
+    SecretDelete,
+    SecretReplace,
+    SecretState,
+    ServiceAccountEdit,
+    ServiceAccountState,
+    data_digest,
+    format_added_annotation,
+    parse_added_annotation,
+)
+from regcred.planning.selection import NamespaceInfo
+from regcred.planning.sources import SourceSecret
+
+__all__ = [
+    "CREDENTIALS_PATH",
+    "FIELD_MANAGER",
+    "MANAGED_SECRETS_SELECTOR",
+    "NAMESPACES_PATH",
+    "SERVICE_ACCOUNTS_PATH",
+    "apply_write",
+    "credential_path",
+    "namespace_info",
+    "patch_credential_status",
+    "post_event",
+    "read_secret_state",
+    "read_service_account_state",
+    "secret_state",
+    "secrets_path",
+    "service_account_state",
+    "source_secret",
+]
+
+log = logging.getLogger(__name__)
+
+FIELD_MANAGER = "regcred-operator"
+MANAGED_SECRETS_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{CREDENTIAL_LABEL}"
+NAMESPACES_PATH = "/api/v1/namespaces"
+SERVICE_ACCOUNTS_PATH = "/api/v1/serviceaccounts"
+CREDENTIALS_PATH = object_path(f"{API_GROUP}/{API_VERSION}", PLURAL)
+EVENTS_NAMESPACE = "default"  # where Events about cluster-scoped objects go
+
+
+def secrets_path(namespace: str | None = None, name: str | None = None) -> str:
+    return object_path("v1", "secrets", namespace, name)
+
+
+def credential_path(name: str) -> str:
+    return object_path(f"{API_GROUP}/{API_VERSION}", PLURAL, name=name)
+
+
+# -- projections ---------------------------------------------------------------
+def namespace_info(obj: JsonObject) -> NamespaceInfo:
+    meta = obj["metadata"]
+    terminating = bool(meta.get("deletionTimestamp")) or obj.get("status", {}).get("phase") == "Terminating"
+    return NamespaceInfo(name=meta["name"], labels=dict(meta.get("labels") or {}), terminating=terminating)
+
+
+def service_account_state(obj: JsonObject) -> ServiceAccountState:
+    meta = obj["metadata"]
+    return ServiceAccountState(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        resource_version=meta["resourceVersion"],
+        image_pull_secrets=tuple(ref.get("name", "") for ref in obj.get("imagePullSecrets") or ()),
+        added_by_operator=parse_added_annotation((meta.get("annotations") or {}).get(ADDED_PULL_SECRETS_ANNOTATION)),
+    )
+
+
+def secret_state(obj: JsonObject) -> SecretState:
+    meta = obj["metadata"]
+    labels = meta.get("labels") or {}
+    return SecretState(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        resource_version=meta["resourceVersion"],
+        type=obj.get("type", "Opaque"),
+        managed=labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE,
+        credential=labels.get(CREDENTIAL_LABEL),
+        content_hash=(meta.get("annotations") or {}).get(CONTENT_HASH_ANNOTATION),
+        digest=data_digest(obj.get("data") or {}),
+        owner_uids=frozenset(ref.get("uid", "") for ref in meta.get("ownerReferences") or ()),
+    )
+
+
+def source_secret(obj: JsonObject) -> SourceSecret:
+    meta = obj["metadata"]
+    data: dict[str, bytes] = {}
+    for key, value in (obj.get("data") or {}).items():
+        try:
+            data[key] = base64.b64decode(value, validate=True)
+        except binascii.Error:
+            continue  # the API server only stores valid base64; tolerate the impossible
+    return SourceSecret(namespace=meta["namespace"], name=meta["name"], type=obj.get("type", "Opaque"), data=data)
+
+
+# -- reads ---------------------------------------------------------------------
+def read_secret_state(client: KubeClient, namespace: str, name: str) -> SecretState | None:
+    try:
+        return secret_state(client.request("GET", secrets_path(namespace, name)))
+    except NotFoundError:
+        return None
+
+
+def read_service_account_state(client: KubeClient, namespace: str, name: str) -> ServiceAccountState | None:
+    try:
+        return service_account_state(
+            client.request("GET", object_path("v1", "serviceaccounts", namespace, name))
+        )
+    except NotFoundError:
+        return None
+
+
+# -- writes --------------------------------------------------------------------
+def _with_version(manifest: Mapping[str, Any], resource_version: str) -> dict[str, Any]:
+    body = dict(manifest)
+    body["metadata"] = {**manifest["metadata"], "resourceVersion": resource_version}
+    return body
+
+
+def apply_write(client: KubeClient, write: SecretCreate | SecretReplace | SecretDelete | ServiceAccountEdit) -> JsonObject | None:
+    """Perform one planned write; returns the written object (None for deletes).
+
+    Every write but create is conditional on the resourceVersion it was planned
+    from, so a concurrent change raises `ConflictError` instead of being lost.
+    """
+    query = {"fieldManager": FIELD_MANAGER}
+    match write:
+        case SecretCreate():
+            return client.request("POST", secrets_path(write.namespace), query=query, body=write.manifest)
+        case SecretReplace():
+            return client.request(
+                "PUT",
+                secrets_path(write.namespace, write.name),
+                query=query,
+                body=_with_version(write.manifest, write.resource_version),
+            )
+        case SecretDelete():
+            try:
+                client.request(
+                    "DELETE",
+                    secrets_path(write.namespace, write.name),
+                    body={
+                        "apiVersion": "v1",
+                        "kind": "DeleteOptions",
+                        "preconditions": {"resourceVersion": write.resource_version},
+                    },
+                )
+            except NotFoundError:
+                pass  # already gone: the wanted end state
+            return None
+        case ServiceAccountEdit():
+            patch = {
+                "metadata": {
+                    # Merge patch with a resourceVersion is a precondition: 409 if it moved on.
+                    "resourceVersion": write.resource_version,
+                    "annotations": {
+                        ADDED_PULL_SECRETS_ANNOTATION: format_added_annotation(write.added_by_operator)
+                    },
+                },
+                # The list is atomic: we send it whole, as read plus our change.
+                "imagePullSecrets": [{"name": name} for name in write.image_pull_secrets] or None,
+            }
+            return client.request(
+                "PATCH",
+                object_path("v1", "serviceaccounts", write.namespace, write.name),
+                query=query,
+                body=patch,
+                content_type=MERGE_PATCH,
+            )
+    raise TypeError(f"unknown write {type(write).__name__}")
+
+
+def patch_credential_status(client: KubeClient, name: str, status: Mapping[str, Any]) -> JsonObject:
+    """Replace the credential's status (the whole of it: lists and conditions are ours)."""
+    return client.request(
+        "PATCH",
+        credential_path(name) + "/status",
+        query={"fieldManager": FIELD_MANAGER},
+        body={"status": dict(status)},
+        content_type=MERGE_PATCH,
+    )
+
+
+def post_event(
+    client: KubeClient, credential: Mapping[str, Any], event_type: str, reason: str, message: str
+) -> None:
+    """A core/v1 Event about a RegistryCredential (cluster-scoped objects' events live in `default`)."""
+    meta = credential["metadata"]
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": EVENTS_NAMESPACE},
+        "involvedObject": {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": KIND,
+            "name": meta["name"],
+            "uid": meta.get("uid"),
+        },
+        "type": event_type,
+        "reason": reason,
+        "message": message[:1024],
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+        "source": {"component": FIELD_MANAGER},
+        "reportingComponent": FIELD_MANAGER,
+    }
+    try:
+        client.request("POST", object_path("v1", "events", EVENTS_NAMESPACE), body=body)
+    except KubeError as error:  # an Event is best effort; never fail a reconcile on it
+        log.warning("could not post event %s for %s: %s", reason, meta["name"], error)

@@ -1,0 +1,1 @@
+"""Pure decisions: no kopf, no Kubernetes client, no I/O."""

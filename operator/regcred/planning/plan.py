@@ -1,0 +1,346 @@
+"""Decide, for one credential and one namespace, which writes bring the namespace to the wanted state.
+
+Pure: the caller gathers a `NamespaceView` from its caches; `plan_namespace`
+returns a frozen `NamespacePlan` of writes (in order) and the namespace's
+outcome. Writes carry the resourceVersion they were planned against, so a
+stale view costs a 409 and a re-plan, never a lost update.
+
+Ownership rules, which keep the operator from touching what it does not own:
+- a Secret is ours when it carries our managed-by label and our credential label;
+  anything else with the wanted name is a conflict and is never written;
+- an imagePullSecrets entry is ours to remove only when the ServiceAccount's
+  `regcred.dev/added-pull-secrets` annotation records that the operator added it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from regcred.models import API_GROUP, API_VERSION, KIND
+from regcred.planning.selection import matches_any_glob
+from regcred.planning.sources import DOCKER_CONFIG_KEY, DOCKER_CONFIG_TYPE
+
+__all__ = [
+    "ADDED_PULL_SECRETS_ANNOTATION",
+    "CONTENT_HASH_ANNOTATION",
+    "CREDENTIAL_LABEL",
+    "MANAGED_BY_LABEL",
+    "MANAGED_BY_VALUE",
+    "CredentialIntent",
+    "NamespacePlan",
+    "NamespaceView",
+    "Outcome",
+    "OutcomeKind",
+    "SecretCreate",
+    "SecretDelete",
+    "SecretReplace",
+    "SecretState",
+    "ServiceAccountEdit",
+    "ServiceAccountState",
+    "data_digest",
+    "format_added_annotation",
+    "parse_added_annotation",
+    "plan_namespace",
+    "replica_manifest",
+]
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "regcred-operator"
+CREDENTIAL_LABEL = f"{API_GROUP}/credential"
+CONTENT_HASH_ANNOTATION = f"{API_GROUP}/content-hash"
+ADDED_PULL_SECRETS_ANNOTATION = f"{API_GROUP}/added-pull-secrets"
+
+
+def data_digest(data: Mapping[str, str]) -> str:
+    """Fingerprint of a Secret's base64 `data`, so caches can compare content without keeping it."""
+    canonical = json.dumps(dict(sorted(data.items())), separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def parse_added_annotation(value: str | None) -> tuple[str, ...]:
+    """The secret names the operator recorded as added to a ServiceAccount."""
+    if not value:
+        return ()
+    return tuple(sorted({name.strip() for name in value.split(",") if name.strip()}))
+
+
+def format_added_annotation(names: tuple[str, ...]) -> str | None:
+    """The annotation value for a set of names; None removes the annotation."""
+    return ",".join(sorted(set(names))) or None
+
+
+@dataclass(frozen=True)
+class SecretState:
+    """A Secret as the caches know it: identity, ownership and a digest of its data."""
+
+    namespace: str
+    name: str
+    resource_version: str
+    type: str
+    managed: bool
+    credential: str | None
+    content_hash: str | None
+    digest: str
+    owner_uids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ServiceAccountState:
+    """A ServiceAccount's pull-secret list and what the operator recorded adding to it."""
+
+    namespace: str
+    name: str
+    resource_version: str
+    image_pull_secrets: tuple[str, ...]
+    added_by_operator: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CredentialIntent:
+    """What one RegistryCredential wants, reduced to what planning a namespace needs."""
+
+    name: str
+    uid: str
+    secret_name: str
+    service_account_globs: tuple[str, ...]
+    docker_config: bytes | None = field(default=None, repr=False)  # None: sources invalid
+    content_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class NamespaceView:
+    """One namespace as the caches see it, from the point of view of one credential."""
+
+    namespace: str
+    targeted: bool
+    # Another credential that holds this namespace's copy of our secret name (older claim).
+    claimed_by: str | None
+    # Secrets of ours (any name) plus whatever is known under our secret name.
+    secrets: Mapping[str, SecretState]
+    service_accounts: tuple[ServiceAccountState, ...]
+
+
+@dataclass(frozen=True)
+class SecretCreate:
+    namespace: str
+    name: str
+    manifest: Mapping[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SecretReplace:
+    namespace: str
+    name: str
+    resource_version: str
+    manifest: Mapping[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SecretDelete:
+    namespace: str
+    name: str
+    resource_version: str
+
+
+@dataclass(frozen=True)
+class ServiceAccountEdit:
+    """Set the whole imagePullSecrets list (it is atomic) and our record, if unchanged since read."""
+
+    namespace: str
+    name: str
+    resource_version: str
+    image_pull_secrets: tuple[str, ...]
+    added_by_operator: tuple[str, ...]
+
+
+Write = SecretCreate | SecretReplace | SecretDelete | ServiceAccountEdit
+
+
+class OutcomeKind(str, Enum):
+    SYNCED = "Synced"  # replica current, ServiceAccounts patched (after the writes)
+    STALE = "Stale"  # replica kept as last good copy: sources are invalid
+    CONFLICT = "Conflict"  # the name is taken by something we do not own
+    FAILED = "Failed"  # cannot be synced (set by the caller when writes fail)
+    UNTARGETED = "Untargeted"  # not ours to serve; any leftovers are being removed
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: OutcomeKind
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class NamespacePlan:
+    namespace: str
+    writes: tuple[Write, ...]
+    outcome: Outcome
+
+
+def replica_manifest(intent: CredentialIntent, namespace: str) -> dict[str, Any]:
+    """The replica Secret as it should exist. Never copies the credential's labels or annotations."""
+    assert intent.docker_config is not None and intent.content_hash is not None
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": DOCKER_CONFIG_TYPE,
+        "metadata": {
+            "name": intent.secret_name,
+            "namespace": namespace,
+            "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE, CREDENTIAL_LABEL: intent.name},
+            "annotations": {CONTENT_HASH_ANNOTATION: intent.content_hash},
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{API_GROUP}/{API_VERSION}",
+                    "kind": KIND,
+                    "name": intent.name,
+                    "uid": intent.uid,
+                    "controller": True,
+                    "blockOwnerDeletion": False,
+                }
+            ],
+        },
+        "data": {DOCKER_CONFIG_KEY: base64.b64encode(intent.docker_config).decode("ascii")},
+    }
+
+
+def _is_ours(secret: SecretState, intent: CredentialIntent) -> bool:
+    return secret.managed and secret.credential == intent.name
+
+
+def _is_current(secret: SecretState, intent: CredentialIntent, manifest: Mapping[str, Any]) -> bool:
+    return (
+        secret.type == DOCKER_CONFIG_TYPE
+        and _is_ours(secret, intent)
+        and secret.content_hash == intent.content_hash
+        and secret.digest == data_digest(manifest["data"])
+        and intent.uid in secret.owner_uids
+    )
+
+
+def _secret_writes(
+    existing: SecretState | None, intent: CredentialIntent, namespace: str
+) -> tuple[Write, ...]:
+    manifest = replica_manifest(intent, namespace)
+    if existing is None:
+        return (SecretCreate(namespace, intent.secret_name, manifest),)
+    if _is_current(existing, intent, manifest):
+        return ()
+    if existing.type != DOCKER_CONFIG_TYPE:
+        # A Secret's type is immutable: replace the object.
+        return (
+            SecretDelete(namespace, existing.name, existing.resource_version),
+            SecretCreate(namespace, intent.secret_name, manifest),
+        )
+    return (SecretReplace(namespace, intent.secret_name, existing.resource_version, manifest),)
+
+
+class EntryMode(str, Enum):
+    """What to do with the credential's own imagePullSecrets entry in a namespace."""
+
+    SERVE = "serve"  # add to matching ServiceAccounts, remove (if ours) from the others
+    WITHDRAW = "withdraw"  # remove (if ours) everywhere
+    LEAVE = "leave"  # another credential holds the name here: not ours to touch
+
+
+def _service_account_writes(
+    view: NamespaceView, intent: CredentialIntent, mode: EntryMode, renamed: frozenset[str]
+) -> tuple[ServiceAccountEdit, ...]:
+    """Entries to add or remove; entries under a former secretName always go."""
+    edits = []
+    for account in view.service_accounts:
+        entries = list(account.image_pull_secrets)
+        added = set(account.added_by_operator)
+        drop = set(renamed)
+        wanted = mode is EntryMode.SERVE and matches_any_glob(
+            account.name, intent.service_account_globs
+        )
+        if wanted and intent.secret_name not in entries:
+            entries.append(intent.secret_name)
+            added.add(intent.secret_name)
+        elif not wanted and mode is not EntryMode.LEAVE:
+            drop.add(intent.secret_name)
+        # Only entries we recorded adding may go; a hand-made entry with the same name stays.
+        drop &= added
+        entries = [name for name in entries if name not in drop]
+        new_entries, new_added = tuple(entries), tuple(sorted(added - drop))
+        if new_entries != account.image_pull_secrets or new_added != tuple(
+            sorted(account.added_by_operator)
+        ):
+            edits.append(
+                ServiceAccountEdit(
+                    view.namespace, account.name, account.resource_version, new_entries, new_added
+                )
+            )
+    return tuple(edits)
+
+
+def plan_namespace(view: NamespaceView, intent: CredentialIntent) -> NamespacePlan:
+    """The writes that bring one namespace to what the credential wants, in order."""
+    ns = view.namespace
+    ours = {name: s for name, s in view.secrets.items() if _is_ours(s, intent)}
+    # Copies under a former secretName are ours to remove wherever they are.
+    renamed = [s for name, s in ours.items() if name != intent.secret_name]
+    stale_deletes = tuple(SecretDelete(ns, s.name, s.resource_version) for s in renamed)
+    renamed_names = frozenset(s.name for s in renamed)
+    existing = view.secrets.get(intent.secret_name)
+
+    if view.claimed_by is not None:
+        # An older credential holds the name here; it will take the copy over.
+        sa_writes = _service_account_writes(view, intent, EntryMode.LEAVE, renamed_names)
+        outcome = (
+            Outcome(
+                OutcomeKind.CONFLICT,
+                "ClaimedByOlderCredential",
+                f"secret {intent.secret_name!r} is held here by RegistryCredential "
+                f"{view.claimed_by!r}, which is older",
+            )
+            if view.targeted
+            else Outcome(OutcomeKind.UNTARGETED)
+        )
+        return NamespacePlan(ns, stale_deletes + sa_writes, outcome)
+
+    if not view.targeted:
+        deletes = stale_deletes
+        if existing is not None and _is_ours(existing, intent):
+            deletes += (SecretDelete(ns, existing.name, existing.resource_version),)
+        sa_writes = _service_account_writes(view, intent, EntryMode.WITHDRAW, renamed_names)
+        return NamespacePlan(ns, deletes + sa_writes, Outcome(OutcomeKind.UNTARGETED))
+
+    if existing is not None and not existing.managed:
+        return NamespacePlan(
+            ns,
+            stale_deletes,
+            Outcome(
+                OutcomeKind.CONFLICT,
+                "SecretExists",
+                f"a Secret named {intent.secret_name!r} that regcred-operator does not manage "
+                "already exists; it is left untouched",
+            ),
+        )
+
+    if intent.docker_config is None:
+        # Sources are invalid: keep the last good copy, write nothing to it.
+        if existing is not None and _is_ours(existing, intent):
+            sa_writes = _service_account_writes(view, intent, EntryMode.SERVE, renamed_names)
+            return NamespacePlan(
+                ns,
+                stale_deletes + sa_writes,
+                Outcome(OutcomeKind.STALE, "SourceInvalid", "kept the last good copy"),
+            )
+        return NamespacePlan(
+            ns,
+            stale_deletes,
+            Outcome(OutcomeKind.FAILED, "SourceInvalid", "no valid source content to copy yet"),
+        )
+
+    secret_writes = _secret_writes(existing, intent, ns)
+    sa_writes = _service_account_writes(view, intent, EntryMode.SERVE, renamed_names)
+    return NamespacePlan(ns, stale_deletes + secret_writes + sa_writes, Outcome(OutcomeKind.SYNCED))
