@@ -1,0 +1,18 @@
+"""A real Kubernetes control plane built from source and run as local processes."""
+
+from regcred.controlplane.build import (
+    ETCD_VERSION,
+    KUBERNETES_VERSION,
+    BuildError,
+    ensure_binaries,
+)
+from regcred.controlplane.runner import ControlPlaneError, LocalControlPlane
+
+__all__ = [
+    "ETCD_VERSION",
+    "KUBERNETES_VERSION",
+    "BuildError",
+    "ControlPlaneError",
+    "LocalControlPlane",
+    "ensure_binaries",
+]
