@@ -27,7 +27,15 @@ from regcred.errors import (
     UnavailableError,
 )
 
-__all__ = ["MERGE_PATCH", "JsonObject", "KubeClient", "load_api_client", "object_path", "translate"]
+__all__ = [
+    "MERGE_PATCH",
+    "JsonObject",
+    "KubeClient",
+    "connection_params",
+    "load_api_client",
+    "object_path",
+    "translate",
+]
 
 log = logging.getLogger(__name__)
 
@@ -167,3 +175,19 @@ def object_path(
     if name is not None:
         base += f"/{quote(name)}"
     return base
+
+
+def connection_params(api_client: k8s_client.ApiClient) -> dict[str, Any]:
+    """Plain connection settings of a loaded client, for other libraries to log in the same way."""
+    configuration = api_client.configuration
+    authorization = (configuration.api_key or {}).get("authorization") or (configuration.api_key or {}).get("BearerToken")
+    scheme, _, token = (authorization or "").partition(" ")
+    return {
+        "server": configuration.host,
+        "ca_path": configuration.ssl_ca_cert,
+        "insecure": not configuration.verify_ssl,
+        "certificate_path": configuration.cert_file,
+        "private_key_path": configuration.key_file,
+        "scheme": scheme or None,
+        "token": token or None,
+    }

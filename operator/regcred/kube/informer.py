@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 from regcred.errors import GoneError, KubeError
 from regcred.kube.client import JsonObject, KubeClient
 
-__all__ = ["Informer"]
+__all__ = ["Informer", "by_name", "by_namespace_and_name"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ class Informer(Generic[K, V]):
         project: Callable[[JsonObject], V],
         on_change: ChangeCallback | None = None,
         label_selector: str | None = None,
+        group_by: Callable[[K], str] | None = None,
         name: str | None = None,
     ) -> None:
         self._client = client
@@ -56,6 +57,9 @@ class Informer(Generic[K, V]):
         self._label_selector = label_selector
         self.name = name or path
         self._items: dict[K, V] = {}
+        # Optional secondary index (e.g. by namespace) so per-namespace reads don't scan everything.
+        self._group_by = group_by
+        self._groups: dict[str, set[K]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -73,9 +77,14 @@ class Informer(Generic[K, V]):
         with self._lock:
             return dict(self._items)
 
-    def values_where(self, predicate: Callable[[K], bool]) -> list[V]:
+    def in_group(self, group: str) -> list[V]:
+        """Values whose key `group_by` maps to `group` (e.g. every object in one namespace)."""
         with self._lock:
-            return [value for key, value in self._items.items() if predicate(key)]
+            return [self._items[key] for key in self._groups.get(group, ())]
+
+    def groups(self) -> list[str]:
+        with self._lock:
+            return list(self._groups)
 
     def __len__(self) -> int:
         with self._lock:
@@ -85,6 +94,10 @@ class Informer(Generic[K, V]):
     def observe(self, obj: JsonObject) -> None:
         """Record an object the operator just wrote, before its watch event arrives."""
         self._apply(self._key(obj), self._project(obj), notify=False)
+
+    def observe_state(self, key: K, value: V) -> None:
+        """Record an already projected value the operator just read."""
+        self._apply(key, value, notify=False)
 
     def forget(self, key: K) -> None:
         """Record a deletion the operator just made."""
@@ -109,11 +122,23 @@ class Informer(Generic[K, V]):
                 self._items.pop(key, None)
             else:
                 self._items[key] = value
+            if self._group_by is not None:
+                self._regroup(key, present=value is not None)
         if notify and old != value and self._on_change is not None:
             try:
                 self._on_change(key, old, value)
             except Exception:  # a bad callback must not kill the watch
                 log.exception("informer %s: change callback failed", self.name)
+
+    def _regroup(self, key: K, present: bool) -> None:
+        assert self._group_by is not None
+        group = self._group_by(key)
+        if present:
+            self._groups.setdefault(group, set()).add(key)
+        elif group in self._groups:
+            self._groups[group].discard(key)
+            if not self._groups[group]:
+                del self._groups[group]
 
     def _list(self) -> str:
         fresh: dict[K, V] = {}

@@ -10,11 +10,21 @@ import binascii
 import datetime
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from regcred.errors import KubeError, NotFoundError
 from regcred.kube.client import MERGE_PATCH, JsonObject, KubeClient, object_path
-from regcred.models import API_GROUP, API_VERSION, KIND, PLURAL
+from pydantic import ValidationError
+
+from regcred.models import (
+    API_GROUP,
+    API_VERSION,
+    KIND,
+    PLURAL,
+    RegistryCredentialSpec,
+    RegistryCredentialStatus,
+)
 from regcred.planning.plan import (
     ADDED_PULL_SECRETS_ANNOTATION,
     CONTENT_HASH_ANNOTATION,
@@ -36,6 +46,8 @@ from regcred.planning.sources import SourceSecret
 
 __all__ = [
     "CREDENTIALS_PATH",
+    "CredentialRecord",
+    "credential_record",
     "FIELD_MANAGER",
     "MANAGED_SECRETS_SELECTOR",
     "NAMESPACES_PATH",
@@ -114,6 +126,57 @@ def source_secret(obj: JsonObject) -> SourceSecret:
         except binascii.Error:
             continue  # the API server only stores valid base64; tolerate the impossible
     return SourceSecret(namespace=meta["namespace"], name=meta["name"], type=obj.get("type", "Opaque"), data=data)
+
+
+@dataclass(frozen=True)
+class CredentialRecord:
+    """A RegistryCredential as the controller needs it; `spec` is None when it fails validation."""
+
+    name: str
+    uid: str
+    generation: int
+    creation_timestamp: str
+    deleting: bool
+    spec: RegistryCredentialSpec | None
+    spec_error: str | None
+    status: RegistryCredentialStatus | None = field(compare=False)
+
+    @property
+    def secret_name(self) -> str | None:
+        return self.spec.effective_secret_name(self.name) if self.spec else None
+
+
+def _validation_summary(error: ValidationError) -> str:
+    # Field paths and pydantic's messages only: input values could be secret-looking strings.
+    parts = []
+    for problem in error.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in problem["loc"]) or "spec"
+        parts.append(f"spec.{where}: {problem['msg']}")
+    return "; ".join(parts)
+
+
+def credential_record(obj: JsonObject) -> CredentialRecord:
+    meta = obj["metadata"]
+    spec: RegistryCredentialSpec | None = None
+    spec_error: str | None = None
+    try:
+        spec = RegistryCredentialSpec.model_validate(obj.get("spec") or {})
+    except ValidationError as error:
+        spec_error = _validation_summary(error)
+    try:
+        status = RegistryCredentialStatus.model_validate(obj["status"]) if obj.get("status") else None
+    except ValidationError:
+        status = None  # written by an older version or by hand: rebuilt on the next flush
+    return CredentialRecord(
+        name=meta["name"],
+        uid=meta["uid"],
+        generation=int(meta.get("generation") or 1),
+        creation_timestamp=meta.get("creationTimestamp", ""),
+        deleting=bool(meta.get("deletionTimestamp")),
+        spec=spec,
+        spec_error=spec_error,
+        status=status,
+    )
 
 
 # -- reads ---------------------------------------------------------------------

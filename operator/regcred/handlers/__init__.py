@@ -1,0 +1,112 @@
+"""kopf wiring, and nothing else: `kopf run -m regcred.handlers` or `regcred run`.
+
+RegistryCredentials get kopf's change handlers, finalizer and resync timer.
+Namespaces, ServiceAccounts and Secrets are watched by the controller's own
+informers (label-selected for Secrets), which write nothing onto them and give
+the controller a complete cache before its first plan.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import kopf
+
+from regcred.config import OperatorConfig
+from regcred.kube.client import KubeClient, connection_params, load_api_client
+from regcred.models import API_GROUP, API_VERSION, PLURAL
+from regcred.reconcile import Controller
+
+__all__ = ["FINALIZER", "config_from_env"]
+
+FINALIZER = f"{API_GROUP}/cleanup"
+RESOURCE = (API_GROUP, API_VERSION, PLURAL)
+# The timer interval is fixed when handlers are registered (import time).
+RESYNC_SECONDS = float(os.environ.get("REGCRED_RESYNC_SECONDS", "300"))
+IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+log = logging.getLogger(__name__)
+
+
+def _split(value: str | None) -> frozenset[str]:
+    return frozenset(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def config_from_env() -> OperatorConfig:
+    """Settings for `kopf run -m regcred.handlers`, from REGCRED_* variables (and the pod's namespace)."""
+    values: dict[str, Any] = {"resync_seconds": RESYNC_SECONDS}
+    namespace = os.environ.get("REGCRED_OPERATOR_NAMESPACE") or os.environ.get("POD_NAMESPACE")
+    if not namespace and os.path.exists(IN_CLUSTER_NAMESPACE_FILE):
+        with open(IN_CLUSTER_NAMESPACE_FILE, encoding="utf-8") as handle:
+            namespace = handle.read().strip()
+    if namespace:
+        values["operator_namespace"] = namespace
+    if sources := _split(os.environ.get("REGCRED_SOURCE_NAMESPACES")):
+        values["source_namespaces"] = sources
+    if "REGCRED_EXCLUDED_NAMESPACES" in os.environ:
+        values["excluded_namespaces"] = _split(os.environ["REGCRED_EXCLUDED_NAMESPACES"])
+    if concurrency := os.environ.get("REGCRED_CONCURRENCY"):
+        values["concurrency"] = int(concurrency)
+    return OperatorConfig(**values)
+
+
+@kopf.on.login()
+def login(memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any) -> kopf.ConnectionInfo | None:
+    """Log kopf in with the same kubeconfig/context the controller uses."""
+    kubeconfig, context = memo.get("kubeconfig"), memo.get("context")
+    if kubeconfig is None and context is None:
+        return kopf.login_via_client(logger=logger, **kwargs)
+    return kopf.ConnectionInfo(**connection_params(load_api_client(kubeconfig, context)))
+
+
+@kopf.on.startup()
+def start_controller(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=API_GROUP, key="last-handled-configuration"
+    )
+    settings.posting.enabled = False  # we post our own Events, on transitions only
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.inactivity_timeout = 360
+    config: OperatorConfig = memo.get("config") or config_from_env()
+    client = KubeClient(load_api_client(memo.get("kubeconfig"), memo.get("context")))
+    controller = Controller(client, config)
+    controller.start()
+    memo["controller"] = controller
+
+
+@kopf.on.cleanup()
+def stop_controller(memo: kopf.Memo, **_: Any) -> None:
+    controller: Controller | None = memo.get("controller")
+    if controller is not None:
+        controller.stop()
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE)
+def credential_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    memo["controller"].credential_changed(_plain(body))
+
+
+@kopf.on.delete(*RESOURCE)
+def credential_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    failures = memo["controller"].cleanup(_plain(body))
+    if failures:
+        raise kopf.TemporaryError(
+            f"cleanup incomplete in {len(failures)} namespaces: {'; '.join(failures[:5])}", delay=5
+        )
+
+
+@kopf.timer(*RESOURCE, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
+def resync(name: str, memo: kopf.Memo, **_: Any) -> None:
+    memo["controller"].enqueue_full(name)
+
+
+def _plain(body: kopf.Body) -> dict[str, Any]:
+    """kopf's live view as the plain dict the controller works with."""
+    return {key: body[key] for key in body}
