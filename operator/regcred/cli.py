@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -76,6 +77,9 @@ def run_cluster_up(args: argparse.Namespace) -> int:
     from regcred.controlplane.runner import ControlPlaneError, LocalControlPlane
 
     kubeconfig = args.kubeconfig.resolve() if args.kubeconfig else None
+    # A shell starting us in the background ignores SIGINT for us; Ctrl-C (or kill
+    # -INT) must still shut the cluster down cleanly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with LocalControlPlane(kubeconfig_path=kubeconfig) as control_plane:
             print(f"ready: kubeconfig={control_plane.kubeconfig}", flush=True)
