@@ -53,12 +53,10 @@ def config_from_env() -> OperatorConfig:
 
 
 @kopf.on.login()
-def login(memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any) -> kopf.ConnectionInfo | None:
-    """Log kopf in with the same kubeconfig/context the controller uses."""
-    kubeconfig, context = memo.get("kubeconfig"), memo.get("context")
-    if kubeconfig is None and context is None:
-        return kopf.login_via_client(logger=logger, **kwargs)
-    return kopf.ConnectionInfo(**connection_params(load_api_client(kubeconfig, context)))
+def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    """Log kopf in exactly as the controller does (explicit kubeconfig, $KUBECONFIG, or in-cluster)."""
+    api_client = load_api_client(memo.get("kubeconfig"), memo.get("context"))
+    return kopf.ConnectionInfo(**connection_params(api_client))
 
 
 @kopf.on.startup()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -47,6 +48,8 @@ REQUEST_TIMEOUT_SECONDS = 30.0
 
 def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> k8s_client.ApiClient:
     """An ApiClient from a kubeconfig (explicit, $KUBECONFIG or ~/.kube/config) or in-cluster config."""
+    # Read $KUBECONFIG now: the client library reads it once, at its import.
+    kubeconfig = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
     if kubeconfig is None and context is None:
         try:
             configuration = k8s_client.Configuration()
@@ -139,10 +142,19 @@ class KubeClient:
         return json.loads(data) if data else {}
 
     def watch(
-        self, path: str, query: Mapping[str, Any], read_timeout: float
+        self,
+        path: str,
+        query: Mapping[str, Any],
+        read_timeout: float,
+        on_open: Callable[[Callable[[], None]], None] | None = None,
     ) -> Iterator[JsonObject]:
-        """Stream watch events; ends when the server closes the stream. ERROR events raise."""
+        """Stream watch events; ends when the server closes the stream. ERROR events raise.
+
+        `on_open` receives a function that aborts the stream from another thread.
+        """
         response = self._send("GET", path, {**query, "watch": "true"}, None, None, (10.0, read_timeout))
+        if on_open is not None:
+            on_open(response.response.shutdown)
         try:
             if not 200 <= response.status < 300:
                 raise translate(response.status, response.read(), f"WATCH {path}")

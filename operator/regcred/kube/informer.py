@@ -63,6 +63,7 @@ class Informer(Generic[K, V]):
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._abort_watch: Callable[[], None] | None = None
         self.synced = threading.Event()
         # Monotonic time of the last sign of life from the server (event, bookmark, list).
         self.last_heard = time.monotonic()
@@ -110,6 +111,13 @@ class Informer(Generic[K, V]):
 
     def stop(self) -> None:
         self._stop.set()
+        if self._abort_watch is not None:
+            self._abort_watch()
+
+    def _watch_opened(self, abort: Callable[[], None]) -> None:
+        self._abort_watch = abort
+        if self._stop.is_set():
+            abort()
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
@@ -171,7 +179,10 @@ class Informer(Generic[K, V]):
             "allowWatchBookmarks": "true",
             "timeoutSeconds": WATCH_SECONDS,
         }
-        for event in self._client.watch(self._path, query, read_timeout=WATCH_SECONDS + 30):
+        events = self._client.watch(
+            self._path, query, read_timeout=WATCH_SECONDS + 30, on_open=self._watch_opened
+        )
+        for event in events:
             if self._stop.is_set():
                 break
             self.last_heard = time.monotonic()
@@ -202,6 +213,8 @@ class Informer(Generic[K, V]):
                 log.info("informer %s: resourceVersion expired, listing again", self.name)
                 version = None
             except KubeError as error:
+                if self._stop.is_set():
+                    break
                 log.warning("informer %s: %s; retrying in %.1fs", self.name, error, backoff)
                 self._stop.wait(backoff * (1 + random.random() / 2))
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
