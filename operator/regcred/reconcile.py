@@ -102,6 +102,7 @@ class Controller:
         # Secrets with a wanted name that we do not manage (learnt from 409 on create).
         self._foreign: dict[tuple[str, str], SecretState] = {}
         self._attempts: dict[Hashable, int] = {}
+        self._last_full: dict[str, float] = {}
 
         self.credentials: Informer[str, CredentialRecord] = Informer(
             client, CREDENTIALS_PATH, key=by_name, project=credential_record,
@@ -167,7 +168,13 @@ class Controller:
         self.enqueue_full(body["metadata"]["name"])
 
     def enqueue_full(self, name: str) -> None:
+        self._last_full[name] = time.monotonic()
         self.queue.add(("full", name))
+
+    def resync_if_due(self, name: str) -> None:
+        """Periodic safety net: a full pass when the last one is older than the resync period."""
+        if time.monotonic() - self._last_full.get(name, 0.0) >= self.config.resync_seconds:
+            self.enqueue_full(name)
 
     def _credential_changed(
         self, name: str, old: CredentialRecord | None, new: CredentialRecord | None

@@ -23,8 +23,9 @@ __all__ = ["FINALIZER", "config_from_env"]
 
 FINALIZER = f"{API_GROUP}/cleanup"
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
-# The timer interval is fixed when handlers are registered (import time).
-RESYNC_SECONDS = float(os.environ.get("REGCRED_RESYNC_SECONDS", "300"))
+# kopf fixes a timer's interval at import; the timer ticks often and the controller
+# decides from its configured resync period whether a full pass is due.
+RESYNC_TICK_SECONDS = 5.0
 IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,9 @@ def _split(value: str | None) -> frozenset[str]:
 
 def config_from_env() -> OperatorConfig:
     """Settings for `kopf run -m regcred.handlers`, from REGCRED_* variables (and the pod's namespace)."""
-    values: dict[str, Any] = {"resync_seconds": RESYNC_SECONDS}
+    values: dict[str, Any] = {}
+    if resync := os.environ.get("REGCRED_RESYNC_SECONDS"):
+        values["resync_seconds"] = float(resync)
     namespace = os.environ.get("REGCRED_OPERATOR_NAMESPACE") or os.environ.get("POD_NAMESPACE")
     if not namespace and os.path.exists(IN_CLUSTER_NAMESPACE_FILE):
         with open(IN_CLUSTER_NAMESPACE_FILE, encoding="utf-8") as handle:
@@ -100,9 +103,9 @@ def credential_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         )
 
 
-@kopf.timer(*RESOURCE, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
+@kopf.timer(*RESOURCE, interval=RESYNC_TICK_SECONDS, initial_delay=RESYNC_TICK_SECONDS)
 def resync(name: str, memo: kopf.Memo, **_: Any) -> None:
-    memo["controller"].enqueue_full(name)
+    memo["controller"].resync_if_due(name)
 
 
 def _plain(body: kopf.Body) -> dict[str, Any]:
