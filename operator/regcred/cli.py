@@ -41,8 +41,9 @@ def add_cluster_commands(commands: SubParsers) -> None:
     cluster = commands.add_parser(
         "cluster", help="the local Kubernetes control plane used for tests and demos"
     )
-    cluster_commands = cluster.add_subparsers(dest="cluster_command", required=True,
-                                              metavar="COMMAND")
+    cluster_commands = cluster.add_subparsers(
+        dest="cluster_command", required=True, metavar="COMMAND"
+    )
 
     build = cluster_commands.add_parser(
         "build", help="build (or find cached) control-plane binaries; print their folder"
@@ -53,7 +54,9 @@ def add_cluster_commands(commands: SubParsers) -> None:
         "up", help="run a local control plane in the foreground until Ctrl-C"
     )
     up.add_argument(
-        "--kubeconfig", type=Path, metavar="PATH",
+        "--kubeconfig",
+        type=Path,
+        metavar="PATH",
         help="also write the admin kubeconfig here (default: inside the temporary folder)",
     )
     up.set_defaults(handler=run_cluster_up)
@@ -87,7 +90,7 @@ def run_cluster_up(args: argparse.Namespace) -> int:
                 time.sleep(LIVENESS_CHECK_SECONDS)
                 control_plane.check_alive()
     except KeyboardInterrupt:
-        return 130
+        return 0  # Ctrl-C is how this command is meant to end
     except (BuildError, ControlPlaneError) as error:
         print(f"regcred: {error}", file=sys.stderr)
         return 1

@@ -71,13 +71,17 @@ def make_binaries(folder: Path, names: tuple[str, ...] = build.BINARIES) -> None
         (folder / name).chmod(0o755)
 
 
-def test_cache_folder_name_carries_the_pins(monkeypatch, tmp_path: Path) -> None:
+def test_cache_folder_name_carries_the_pins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("REGCRED_CACHE_DIR", str(tmp_path))
 
     assert build.pinned_folder() == tmp_path / "controlplane" / "k8s-v1.37.2-etcd-v3.6.16"
 
 
-def test_cached_binaries_count_only_once_the_stamp_is_written(monkeypatch, tmp_path) -> None:
+def test_cached_binaries_count_only_once_the_stamp_is_written(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("REGCRED_CONTROL_PLANE_BIN", raising=False)
     monkeypatch.setenv("REGCRED_CACHE_DIR", str(tmp_path))
     make_binaries(build.pinned_folder() / "bin")
@@ -88,14 +92,18 @@ def test_cached_binaries_count_only_once_the_stamp_is_written(monkeypatch, tmp_p
     assert build.find_binaries() == build.pinned_folder() / "bin"
 
 
-def test_binaries_from_the_environment_are_used_as_they_are(monkeypatch, tmp_path) -> None:
+def test_binaries_from_the_environment_are_used_as_they_are(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     make_binaries(tmp_path)
     monkeypatch.setenv("REGCRED_CONTROL_PLANE_BIN", str(tmp_path))
 
     assert build.ensure_binaries() == tmp_path.resolve()
 
 
-def test_incomplete_binaries_from_the_environment_are_an_error(monkeypatch, tmp_path) -> None:
+def test_incomplete_binaries_from_the_environment_are_an_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     make_binaries(tmp_path, ("etcd", "kubectl"))
     monkeypatch.setenv("REGCRED_CONTROL_PLANE_BIN", str(tmp_path))
 

@@ -8,12 +8,15 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 from kubernetes import client
 
 from regcred.controlplane import KUBERNETES_VERSION
+
+if TYPE_CHECKING:
+    from conftest import Cluster, NamespaceFactory
 
 pytestmark = pytest.mark.e2e
 
@@ -43,24 +46,30 @@ def read_or_none(read: Callable[[], T]) -> T | None:
         raise
 
 
-def test_new_namespace_gets_default_service_account(cluster, make_namespace) -> None:
+def test_new_namespace_gets_default_service_account(
+    cluster: Cluster, make_namespace: NamespaceFactory
+) -> None:
     namespace = make_namespace()
 
     account = wait_for(
         "the default ServiceAccount",
-        lambda: read_or_none(lambda: cluster.core.read_namespaced_service_account(
-            "default", namespace)),
+        lambda: read_or_none(
+            lambda: cluster.core.read_namespaced_service_account("default", namespace)
+        ),
     )
 
     assert account.metadata.namespace == namespace
 
 
-def test_pod_gets_image_pull_secrets_of_its_service_account(cluster, make_namespace) -> None:
+def test_pod_gets_image_pull_secrets_of_its_service_account(
+    cluster: Cluster, make_namespace: NamespaceFactory
+) -> None:
     namespace = make_namespace()
     account = wait_for(
         "the default ServiceAccount",
-        lambda: read_or_none(lambda: cluster.core.read_namespaced_service_account(
-            "default", namespace)),
+        lambda: read_or_none(
+            lambda: cluster.core.read_namespaced_service_account("default", namespace)
+        ),
     )
     account.image_pull_secrets = [client.V1LocalObjectReference(name="registry-login")]
     cluster.core.replace_namespaced_service_account("default", namespace, account)
@@ -80,7 +89,9 @@ def test_pod_gets_image_pull_secrets_of_its_service_account(cluster, make_namesp
     assert [ref.name for ref in pod.spec.image_pull_secrets] == ["registry-login"]
 
 
-def test_unprivileged_user_is_forbidden_to_read_secrets(cluster, make_namespace) -> None:
+def test_unprivileged_user_is_forbidden_to_read_secrets(
+    cluster: Cluster, make_namespace: NamespaceFactory
+) -> None:
     namespace = make_namespace()
     cluster.core.list_namespaced_secret(namespace)  # the admin may
 
@@ -92,7 +103,9 @@ def test_unprivileged_user_is_forbidden_to_read_secrets(cluster, make_namespace)
     assert raised.value.status == 403
 
 
-def test_deleted_namespace_finalizes_and_disappears(cluster, make_namespace) -> None:
+def test_deleted_namespace_finalizes_and_disappears(
+    cluster: Cluster, make_namespace: NamespaceFactory
+) -> None:
     namespace = make_namespace()
     cluster.core.create_namespaced_config_map(
         namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="content"))
@@ -103,12 +116,15 @@ def test_deleted_namespace_finalizes_and_disappears(cluster, make_namespace) -> 
     # The namespace controller must empty it before the finalizer lets it go.
     wait_for(
         f"namespace {namespace} to disappear",
-        lambda: True if read_or_none(lambda: cluster.core.read_namespace(namespace)) is None
-        else None,
+        lambda: (
+            True if read_or_none(lambda: cluster.core.read_namespace(namespace)) is None else None
+        ),
     )
 
 
-def test_data_survives_apiserver_restart(cluster, make_namespace) -> None:
+def test_data_survives_apiserver_restart(
+    cluster: Cluster, make_namespace: NamespaceFactory
+) -> None:
     control_plane = cluster.require_local_control_plane()
     namespace = make_namespace()
     cluster.core.create_namespaced_config_map(
@@ -125,11 +141,19 @@ def test_data_survives_apiserver_restart(cluster, make_namespace) -> None:
     assert kept.data == {"key": "value"}
 
 
-def test_kubectl_reports_pinned_version(cluster, control_plane_bin: Path) -> None:
+def test_kubectl_reports_pinned_version(cluster: Cluster, control_plane_bin: Path) -> None:
     completed = subprocess.run(
-        [str(control_plane_bin / "kubectl"), "--kubeconfig", str(cluster.kubeconfig),
-         "version", "--output=json"],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            str(control_plane_bin / "kubectl"),
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+            "version",
+            "--output=json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     versions = json.loads(completed.stdout)
 

@@ -69,9 +69,7 @@ def test_stop_ends_every_process_and_removes_the_folder(control_plane_bin: Path)
 
 
 @needs_proc
-def test_failed_start_quotes_the_log_and_cleans_up(
-    control_plane_bin: Path, tmp_path: Path
-) -> None:
+def test_failed_start_quotes_the_log_and_cleans_up(control_plane_bin: Path, tmp_path: Path) -> None:
     # Real etcd, but a kube-apiserver that dies at once like one given a bad flag.
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
@@ -104,7 +102,8 @@ def test_children_die_when_the_python_process_is_killed(control_plane_bin: Path)
     )
     owner = subprocess.Popen(
         [sys.executable, "-c", script, str(control_plane_bin)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         started = json.loads(owner.stdout.readline())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,18 +72,27 @@ def make_pki(folder: Path) -> ControlPlanePki:
         x509.IPAddress(ipaddress.ip_address(address)) for address in SERVING_IPS
     ]
     serving = _issue(
-        folder, "apiserver", ca_cert, ca_key,
+        folder,
+        "apiserver",
+        ca_cert,
+        ca_key,
         subject=_subject("kube-apiserver"),
         usage=ExtendedKeyUsageOID.SERVER_AUTH,
         alternative_names=serving_names,
     )
     admin = _issue(
-        folder, "admin", ca_cert, ca_key,
+        folder,
+        "admin",
+        ca_cert,
+        ca_key,
         subject=_subject("admin", organization="system:masters"),
         usage=ExtendedKeyUsageOID.CLIENT_AUTH,
     )
     controller_manager = _issue(
-        folder, "controller-manager", ca_cert, ca_key,
+        folder,
+        "controller-manager",
+        ca_cert,
+        ca_key,
         subject=_subject("system:kube-controller-manager"),
         usage=ExtendedKeyUsageOID.CLIENT_AUTH,
     )
@@ -106,7 +116,7 @@ def _builder(
     subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
 ) -> x509.CertificateBuilder:
     # Back-date a little so a slightly skewed clock does not reject a brand-new cert.
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -140,7 +150,7 @@ def _issue(
     *,
     subject: x509.Name,
     usage: x509.ObjectIdentifier,
-    alternative_names: list[x509.GeneralName] | None = None,
+    alternative_names: Sequence[x509.GeneralName] = (),
 ) -> KeyPairFiles:
     key = ec.generate_private_key(ec.SECP256R1())
     builder = (
@@ -172,9 +182,7 @@ def _service_account_keys(folder: Path) -> KeyPairFiles:
     return files
 
 
-def _write_private_key(
-    path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
-) -> None:
+def _write_private_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
     path.touch(mode=0o600)
     path.write_bytes(
         key.private_bytes(

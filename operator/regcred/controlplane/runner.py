@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import yaml
 
@@ -68,7 +68,6 @@ class ControlPlaneError(RuntimeError):
 @dataclass
 class _ManagedProcess:
     name: str
-    args: list[str]
     log_path: Path
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -83,8 +82,10 @@ class _ManagedProcess:
 class LocalControlPlane:
     """etcd + kube-apiserver + kube-controller-manager on 127.0.0.1, as a context manager.
 
-    >>> with LocalControlPlane() as control_plane:
-    ...     print(control_plane.kubeconfig)
+    Typical use::
+
+        with LocalControlPlane() as control_plane:
+            run_tests_against(control_plane.kubeconfig)
     """
 
     def __init__(
@@ -168,7 +169,9 @@ class LocalControlPlane:
             raise
         logger.info(
             "local control plane ready in %.1f s at %s (kubeconfig %s)",
-            time.monotonic() - started, self.server, self.kubeconfig,
+            time.monotonic() - started,
+            self.server,
+            self.kubeconfig,
         )
 
     def stop(self) -> None:
@@ -190,6 +193,8 @@ class LocalControlPlane:
     def start_apiserver(self) -> None:
         """Start kube-apiserver on its port against the same etcd and wait for /readyz."""
         pki = self._require_started(self._pki)
+        if "kube-apiserver" in self.pids():
+            raise ControlPlaneError("kube-apiserver is already running")
         apiserver_dir = self.workdir / "kube-apiserver"
         apiserver_dir.mkdir(exist_ok=True)
         args = [
@@ -229,7 +234,7 @@ class LocalControlPlane:
                     f"last lines of {process.log_path}:\n{process.tail()}"
                 )
 
-    def __enter__(self) -> LocalControlPlane:
+    def __enter__(self) -> Self:
         self._install_sigterm_handler()
         try:
             self.start()
@@ -291,7 +296,7 @@ class LocalControlPlane:
 
     def _spawn(self, name: str, args: list[str]) -> None:
         log_path = self.workdir / f"{name}.log"
-        process = _ManagedProcess(name=name, args=args, log_path=log_path)
+        process = _ManagedProcess(name=name, log_path=log_path)
         with log_path.open("ab") as log:
             log.write(f"--- starting: {' '.join(args)}\n".encode())
             log.flush()
@@ -304,7 +309,9 @@ class LocalControlPlane:
                 # Own process group: a Ctrl-C in the terminal reaches only this Python
                 # process, which then stops the children in order.
                 process_group=0,
-                preexec_fn=_die_with_parent_hook(),
+                # The hook only calls prctl and getppid, so it takes no lock a thread of
+                # this process could hold across the fork.
+                preexec_fn=_die_with_parent_hook(),  # noqa: PLW1509
             )
         self._processes[name] = process
         logger.debug("started %s (pid %d), log %s", name, process.popen.pid, log_path)
@@ -320,8 +327,12 @@ class LocalControlPlane:
             try:
                 popen.wait(timeout=grace_seconds)
             except subprocess.TimeoutExpired:
-                logger.debug("%s (pid %d) still running %.0f s after SIGTERM; killing it",
-                             process.name, popen.pid, grace_seconds)
+                logger.debug(
+                    "%s (pid %d) still running %.0f s after SIGTERM; killing it",
+                    process.name,
+                    popen.pid,
+                    grace_seconds,
+                )
                 popen.kill()
                 popen.wait()
         process.popen = None
@@ -347,7 +358,7 @@ class LocalControlPlane:
     def _etcd_healthy(self) -> bool:
         try:
             with urllib.request.urlopen(f"{self._etcd_client_url}/health", timeout=2) as reply:
-                return reply.status == 200
+                return bool(reply.status == 200)
         except (urllib.error.URLError, OSError):
             return False
 
@@ -433,16 +444,22 @@ def _kubeconfig(server: str, ca: Path, cert: Path, key: Path) -> str:
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [
-            {"name": "regcred-local", "cluster": {
-                "server": server, "certificate-authority-data": inline(ca)}},
+            {
+                "name": "regcred-local",
+                "cluster": {"server": server, "certificate-authority-data": inline(ca)},
+            },
         ],
         "users": [
-            {"name": "regcred-local", "user": {
-                "client-certificate-data": inline(cert), "client-key-data": inline(key)}},
+            {
+                "name": "regcred-local",
+                "user": {"client-certificate-data": inline(cert), "client-key-data": inline(key)},
+            },
         ],
         "contexts": [
-            {"name": "regcred-local", "context": {
-                "cluster": "regcred-local", "user": "regcred-local"}},
+            {
+                "name": "regcred-local",
+                "context": {"cluster": "regcred-local", "user": "regcred-local"},
+            },
         ],
         "current-context": "regcred-local",
     }
