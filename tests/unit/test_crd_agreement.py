@@ -41,7 +41,13 @@ COMPARED_KEYWORDS = (
     "maxProperties",
 )
 STRUCTURE_KEYWORDS = {"properties", "required", "items", "default"}
-MODEL_ONLY_KEYWORDS = {"title", "description", "additionalProperties", "patternProperties", "propertyNames"}
+MODEL_ONLY_KEYWORDS = {
+    "title",
+    "description",
+    "additionalProperties",
+    "patternProperties",
+    "propertyNames",
+}
 CRD_ONLY_KEYWORDS = {
     "description",
     "format",
@@ -111,7 +117,10 @@ def schema_differences(
                 f"CRD {crd_node.get(keyword)!r}"
             )
     understood = set(COMPARED_KEYWORDS) | STRUCTURE_KEYWORDS
-    for side, node, own in (("model", model_node, MODEL_ONLY_KEYWORDS), ("CRD", crd_node, CRD_ONLY_KEYWORDS)):
+    for side, node, own in (
+        ("model", model_node, MODEL_ONLY_KEYWORDS),
+        ("CRD", crd_node, CRD_ONLY_KEYWORDS),
+    ):
         for keyword in sorted(set(node) - understood - own):
             yield f"{path}: the {side} uses {keyword!r}, which this test does not compare yet"
 
@@ -195,7 +204,9 @@ def undocumented_fields(path: str, node: Schema) -> Iterator[str]:
 
 def test_every_field_has_a_description_for_kubectl_explain() -> None:
     # The API server forbids a schema for metadata; kubectl explain shows ObjectMeta's own.
-    missing = [path for path in undocumented_fields("", crd_version_schema()) if path != ".metadata"]
+    missing = [
+        path for path in undocumented_fields("", crd_version_schema()) if path != ".metadata"
+    ]
     assert not missing, "fields without a description: " + ", ".join(missing)
 
 

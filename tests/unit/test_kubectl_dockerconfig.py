@@ -55,11 +55,17 @@ def kubectl_docker_config(
 @pytest.mark.parametrize(
     ("server", "username", "password", "email"),
     [
-        pytest.param("registry.acme.example:5000", "robot-ci", "s3cret", "ci@acme.example", id="plain"),
+        pytest.param(
+            "registry.acme.example:5000", "robot-ci", "s3cret", "ci@acme.example", id="plain"
+        ),
         pytest.param("ghcr.io", "bot", "<p>&'\"\\/", "a&b@example.com", id="html-and-json-escapes"),
         pytest.param("registry.example", "élodie", "mot-de-passé", None, id="non-ascii-no-email"),
         pytest.param(
-            "https://index.docker.io/v1/", "u", "tab\tbackspace\bbell\x07sep\u2028", None, id="control-characters"
+            "https://index.docker.io/v1/",
+            "u",
+            "tab\tbackspace\bbell\x07sep\u2028",
+            None,
+            id="control-characters",
         ),
     ],
 )
