@@ -9,13 +9,14 @@ imports (the control plane, the operator) happen inside the handlers so that
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from regcred.logs import configure_logging
 
 __all__ = ["build_parser", "main"]
 
@@ -33,7 +34,95 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_cluster_commands(commands)
+    add_operator_commands(commands)
     return parser
+
+
+def add_operator_commands(commands: SubParsers) -> None:
+    """Register ``regcred run`` and ``regcred demo``."""
+    run = commands.add_parser("run", help="run the operator against a cluster")
+    run.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+    run.add_argument("--context", metavar="NAME", help="kubeconfig context")
+    run.add_argument(
+        "--operator-namespace", metavar="NS",
+        help="the operator's namespace, default for source Secret references "
+        "(default: $POD_NAMESPACE, the in-cluster namespace, else regcred-system)",
+    )
+    run.add_argument(
+        "--source-namespace", action="append", metavar="NS", dest="source_namespaces",
+        help="a namespace source Secrets may be read from (repeat; default: the operator namespace)",
+    )
+    run.add_argument(
+        "--exclude-namespace", action="append", metavar="NS", dest="excluded_namespaces",
+        help="a namespace never to replicate into (repeat; default: kube-system, kube-public, kube-node-lease)",
+    )
+    run.add_argument("--concurrency", type=int, metavar="N", help="parallel API writes (default 16)")
+    run.add_argument("--resync-seconds", type=float, metavar="S", help="full resync period (default 300)")
+    run.add_argument("--log-format", choices=("text", "json"), default="text")
+    run.add_argument(
+        "--health-address", metavar="HOST:PORT", default="0.0.0.0:8081",
+        help="serve /healthz and /readyz here (default 0.0.0.0:8081; empty to disable)",
+    )
+    run.add_argument(
+        "--metrics-address", metavar="HOST:PORT", default="0.0.0.0:8080",
+        help="serve Prometheus /metrics here (default 0.0.0.0:8080; empty to disable)",
+    )
+    run.add_argument(
+        "--leader-elect", action="store_true",
+        help="act only while holding a coordination.k8s.io Lease (run two replicas with this)",
+    )
+    run.add_argument("--lease-name", default="regcred-operator", help="the leader election Lease's name")
+    run.set_defaults(handler=run_operator_command)
+
+    demo = commands.add_parser(
+        "demo", help="local control plane + CRD + operator + examples/, until Ctrl-C"
+    )
+    demo.add_argument("--crd", type=Path, default=Path("crds/regcred.dev_registrycredentials.yaml"))
+    demo.add_argument("--examples", type=Path, default=Path("examples"))
+    demo.add_argument("--kubeconfig", type=Path, metavar="PATH", help="also write the admin kubeconfig here")
+    demo.set_defaults(handler=run_demo_command)
+
+
+def run_operator_command(args: argparse.Namespace) -> int:
+    """Run the operator in the foreground until SIGINT/SIGTERM."""
+    from pydantic import ValidationError
+
+    from regcred.config import OperatorConfig, settings_from_env
+    from regcred.handlers.runner import run_operator
+
+    configure_logging(args.verbose, args.log_format)
+    overrides = {
+        "operator_namespace": args.operator_namespace,
+        "source_namespaces": frozenset(args.source_namespaces) if args.source_namespaces else None,
+        "excluded_namespaces": frozenset(args.excluded_namespaces) if args.excluded_namespaces else None,
+        "concurrency": args.concurrency,
+        "resync_seconds": args.resync_seconds,
+    }
+    try:
+        # Flags win over REGCRED_* variables, which win over defaults.
+        settings = {**settings_from_env(), **{k: v for k, v in overrides.items() if v is not None}}
+        config = OperatorConfig(**settings)
+    except ValidationError as error:
+        print(f"regcred: invalid settings: {error}", file=sys.stderr)
+        return 2
+    health = f"http://{args.health_address}/healthz" if args.health_address else None
+    run_operator(config, kubeconfig=args.kubeconfig, context=args.context, liveness_endpoint=health)
+    return 0
+
+
+def run_demo_command(args: argparse.Namespace) -> int:
+    """Run the demo; Ctrl-C ends it and cleans up."""
+    from regcred.demo import run_demo
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        run_demo(args.crd, args.examples, args.kubeconfig.resolve() if args.kubeconfig else None)
+    except KeyboardInterrupt:
+        return 0
+    except RuntimeError as error:
+        print(f"regcred: {error}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def add_cluster_commands(commands: SubParsers) -> None:
@@ -99,11 +188,7 @@ def run_cluster_up(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``regcred`` command line; return the process exit code."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(args.verbose)
     handler: Handler = args.handler
     return handler(args)
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from regcred.planning.selection import DEFAULT_ALWAYS_EXCLUDED
 
-__all__ = ["DEFAULT_OPERATOR_NAMESPACE", "OperatorConfig"]
+__all__ = ["DEFAULT_OPERATOR_NAMESPACE", "OperatorConfig", "config_from_env", "settings_from_env"]
 
 # Out of cluster there is no pod namespace to default to.
 DEFAULT_OPERATOR_NAMESPACE = "regcred-system"
+IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 
 class OperatorConfig(BaseModel):
@@ -29,3 +34,32 @@ class OperatorConfig(BaseModel):
         if not self.source_namespaces:
             object.__setattr__(self, "source_namespaces", frozenset({self.operator_namespace}))
         return self
+
+
+def _names(value: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in value.split(",") if part.strip())
+
+
+def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """Settings given by REGCRED_* variables and the pod's namespace; absent ones are left out."""
+    settings: dict[str, Any] = {}
+    namespace = environ.get("REGCRED_OPERATOR_NAMESPACE") or environ.get("POD_NAMESPACE")
+    if not namespace and os.path.exists(IN_CLUSTER_NAMESPACE_FILE):
+        with open(IN_CLUSTER_NAMESPACE_FILE, encoding="utf-8") as handle:
+            namespace = handle.read().strip()
+    if namespace:
+        settings["operator_namespace"] = namespace
+    if environ.get("REGCRED_SOURCE_NAMESPACES"):
+        settings["source_namespaces"] = _names(environ["REGCRED_SOURCE_NAMESPACES"])
+    if "REGCRED_EXCLUDED_NAMESPACES" in environ:
+        settings["excluded_namespaces"] = _names(environ["REGCRED_EXCLUDED_NAMESPACES"])
+    if environ.get("REGCRED_CONCURRENCY"):
+        settings["concurrency"] = environ["REGCRED_CONCURRENCY"]
+    if environ.get("REGCRED_RESYNC_SECONDS"):
+        settings["resync_seconds"] = environ["REGCRED_RESYNC_SECONDS"]
+    return settings
+
+
+def config_from_env() -> OperatorConfig:
+    """The configuration for `kopf run -m regcred.handlers`."""
+    return OperatorConfig(**settings_from_env())

@@ -9,50 +9,24 @@ the controller a complete cache before its first plan.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 import kopf
 
-from regcred.config import OperatorConfig
+from regcred.config import OperatorConfig, config_from_env
 from regcred.kube.client import KubeClient, connection_params, load_api_client
 from regcred.models import API_GROUP, API_VERSION, PLURAL
 from regcred.reconcile import Controller
 
-__all__ = ["FINALIZER", "config_from_env"]
+__all__ = ["FINALIZER"]
 
 FINALIZER = f"{API_GROUP}/cleanup"
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
 # kopf fixes a timer's interval at import; the timer ticks often and the controller
 # decides from its configured resync period whether a full pass is due.
 RESYNC_TICK_SECONDS = 5.0
-IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 log = logging.getLogger(__name__)
-
-
-def _split(value: str | None) -> frozenset[str]:
-    return frozenset(part.strip() for part in (value or "").split(",") if part.strip())
-
-
-def config_from_env() -> OperatorConfig:
-    """Settings for `kopf run -m regcred.handlers`, from REGCRED_* variables (and the pod's namespace)."""
-    values: dict[str, Any] = {}
-    if resync := os.environ.get("REGCRED_RESYNC_SECONDS"):
-        values["resync_seconds"] = float(resync)
-    namespace = os.environ.get("REGCRED_OPERATOR_NAMESPACE") or os.environ.get("POD_NAMESPACE")
-    if not namespace and os.path.exists(IN_CLUSTER_NAMESPACE_FILE):
-        with open(IN_CLUSTER_NAMESPACE_FILE, encoding="utf-8") as handle:
-            namespace = handle.read().strip()
-    if namespace:
-        values["operator_namespace"] = namespace
-    if sources := _split(os.environ.get("REGCRED_SOURCE_NAMESPACES")):
-        values["source_namespaces"] = sources
-    if "REGCRED_EXCLUDED_NAMESPACES" in os.environ:
-        values["excluded_namespaces"] = _split(os.environ["REGCRED_EXCLUDED_NAMESPACES"])
-    if concurrency := os.environ.get("REGCRED_CONCURRENCY"):
-        values["concurrency"] = int(concurrency)
-    return OperatorConfig(**values)
 
 
 @kopf.on.login()

@@ -1,0 +1,73 @@
+"""`regcred demo` (`make demo`): the operator on a local control plane with the example manifests.
+
+Starts a control plane, installs the CRD, runs the operator in-process, applies
+`examples/`, prints what got synced, and keeps everything running until Ctrl-C
+so you can poke at it with kubectl.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+from pathlib import Path
+
+from regcred.config import OperatorConfig
+from regcred.controlplane.runner import LocalControlPlane
+from regcred.handlers.runner import OperatorThread
+
+__all__ = ["run_demo"]
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_SECONDS = 60.0
+
+
+def _kubectl(control_plane: LocalControlPlane, *args: str) -> str:
+    result = subprocess.run(
+        [str(control_plane.kubectl), "--kubeconfig", str(control_plane.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _wait_until_ready(control_plane: LocalControlPlane, name: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        ready = _kubectl(
+            control_plane, "get", "registrycredential", name,
+            "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
+        )
+        if ready == "True":
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"RegistryCredential {name} did not become Ready in {READY_TIMEOUT_SECONDS:.0f}s")
+
+
+def run_demo(crd: Path, examples: Path, kubeconfig: Path | None = None) -> None:
+    """Run the demo until interrupted."""
+    with LocalControlPlane(kubeconfig_path=kubeconfig) as control_plane:
+        _kubectl(control_plane, "apply", "--server-side", "-f", str(crd))
+        _kubectl(control_plane, "wait", "--for=condition=Established", "-f", str(crd), "--timeout=60s")
+        _kubectl(control_plane, "apply", "-f", str(examples / "00-operator-namespace.yaml"))
+        with OperatorThread(OperatorConfig(), kubeconfig=str(control_plane.kubeconfig)):
+            _kubectl(control_plane, "apply", "-f", str(examples))
+            _wait_until_ready(control_plane, "acme")
+            print(_kubectl(control_plane, "get", "registrycredentials"))
+            print(_kubectl(
+                control_plane, "get", "secrets", "-A", "-l", "app.kubernetes.io/managed-by=regcred-operator",
+            ))
+            print(_kubectl(
+                control_plane, "get", "serviceaccounts", "-A", "--field-selector", "metadata.name=default",
+                "-o", "custom-columns=NAMESPACE:.metadata.namespace,IMAGE-PULL-SECRETS:.imagePullSecrets[*].name",
+            ))
+            print(f"ready: kubeconfig={control_plane.kubeconfig}")
+            print("Try: kubectl --kubeconfig <that file> label namespace other-tenant tenant=acme --overwrite")
+            print("Press Ctrl-C to stop.", flush=True)
+            while True:
+                time.sleep(1)
+                control_plane.check_alive()
