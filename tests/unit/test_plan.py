@@ -251,7 +251,7 @@ CASES = {
             targeted=False,
         ),
         CURRENT,
-        [("delete", PULL, "7"), ("sa", "default", "5", ("a", "b"), ())],
+        [("sa", "default", "5", ("a", "b"), ()), ("delete", PULL, "7")],
         OutcomeKind.UNTARGETED,
     ),
     "untargeted: a hand-added entry stays": Case(
@@ -267,7 +267,7 @@ CASES = {
             targeted=False,
         ),
         CURRENT,
-        [("delete", PULL, "7"), ("sa", "default", "5", ("other-pull",), ("other-pull",))],
+        [("sa", "default", "5", ("other-pull",), ("other-pull",)), ("delete", PULL, "7")],
         OutcomeKind.UNTARGETED,
     ),
     "untargeted: a foreign Secret with the name is not ours to delete": Case(
@@ -319,11 +319,25 @@ CASES = {
         view(replica(), accounts=(account("default", "a", PULL, added=OURS),)),
         intent(secret_name="acme-new"),
         [
-            ("delete", PULL, "7"),
             ("create", "acme-new"),
             ("sa", "default", "5", ("a", "acme-new"), ("acme-new",)),
+            ("delete", PULL, "7"),
         ],
         OutcomeKind.SYNCED,
+    ),
+    "renamed onto a foreign Secret: the old copy and its entry still go": Case(
+        view(replica(), foreign("acme-new"), accounts=(account("default", "a", PULL, added=OURS),)),
+        intent(secret_name="acme-new"),
+        [("sa", "default", "5", ("a",), ()), ("delete", PULL, "7")],
+        OutcomeKind.CONFLICT,
+        "SecretExists",
+    ),
+    "renamed while sources are invalid: the old copy and its entry still go": Case(
+        view(replica(), accounts=(account("default", PULL, added=OURS),)),
+        intent(secret_name="acme-new", config=None),
+        [("sa", "default", "5", (), ()), ("delete", PULL, "7")],
+        OutcomeKind.FAILED,
+        "SourceInvalid",
     ),
     "sources invalid, copy present: stale, the copy is not written": Case(
         view(replica(intent(config=docker_config("old"))), accounts=(account("default"),)),
@@ -373,3 +387,27 @@ def test_replica_carries_ownership_and_never_the_credentials_metadata() -> None:
         "uid-acme",
         True,
     )
+
+
+def settled(view: NamespaceView) -> tuple[Any, ...]:
+    """A view without resourceVersions: what the namespace holds."""
+    secrets = {
+        name: dataclasses.replace(state, resource_version="")
+        for name, state in view.secrets.items()
+    }
+    accounts = {
+        sa.name: (sa.image_pull_secrets, sa.added_by_operator) for sa in view.service_accounts
+    }
+    return secrets, accounts
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_a_plan_interrupted_part_way_is_finished_by_the_next_pass(case: Case) -> None:
+    """A write can fail (409, restart) after earlier ones landed; the next pass must still
+    reach the same end state, or the operator leaks what it meant to clean up."""
+    plan = plan_namespace(case.view, case.intent)
+    goal = settled(apply_plan(case.view, plan))
+    for landed in range(len(plan.writes)):
+        partial = apply_plan(case.view, dataclasses.replace(plan, writes=plan.writes[:landed]))
+        resumed = apply_plan(partial, plan_namespace(partial, case.intent))
+        assert settled(resumed) == goal, f"after {landed} of {len(plan.writes)} writes"

@@ -286,7 +286,9 @@ def plan_namespace(view: NamespaceView, intent: CredentialIntent) -> NamespacePl
     """The writes that bring one namespace to what the credential wants, in order."""
     ns = view.namespace
     ours = {name: s for name, s in view.secrets.items() if _is_ours(s, intent)}
-    # Copies under a former secretName are ours to remove wherever they are.
+    # Copies under a former secretName are ours to remove wherever they are. They go last,
+    # after their ServiceAccount entries: once a copy is gone, no later pass can tell its
+    # recorded entry from another credential's, so a failure in between would orphan it.
     renamed = [s for name, s in ours.items() if name != intent.secret_name]
     stale_deletes = tuple(SecretDelete(ns, s.name, s.resource_version) for s in renamed)
     renamed_names = frozenset(s.name for s in renamed)
@@ -305,19 +307,19 @@ def plan_namespace(view: NamespaceView, intent: CredentialIntent) -> NamespacePl
             if view.targeted
             else Outcome(OutcomeKind.UNTARGETED)
         )
-        return NamespacePlan(ns, stale_deletes + sa_writes, outcome)
+        return NamespacePlan(ns, sa_writes + stale_deletes, outcome)
 
     if not view.targeted:
         deletes = stale_deletes
         if existing is not None and _is_ours(existing, intent):
             deletes += (SecretDelete(ns, existing.name, existing.resource_version),)
         sa_writes = _service_account_writes(view, intent, EntryMode.WITHDRAW, renamed_names)
-        return NamespacePlan(ns, deletes + sa_writes, Outcome(OutcomeKind.UNTARGETED))
+        return NamespacePlan(ns, sa_writes + deletes, Outcome(OutcomeKind.UNTARGETED))
 
     if existing is not None and not existing.managed:
         return NamespacePlan(
             ns,
-            stale_deletes,
+            _service_account_writes(view, intent, EntryMode.LEAVE, renamed_names) + stale_deletes,
             Outcome(
                 OutcomeKind.CONFLICT,
                 "SecretExists",
@@ -332,15 +334,15 @@ def plan_namespace(view: NamespaceView, intent: CredentialIntent) -> NamespacePl
             sa_writes = _service_account_writes(view, intent, EntryMode.SERVE, renamed_names)
             return NamespacePlan(
                 ns,
-                stale_deletes + sa_writes,
+                sa_writes + stale_deletes,
                 Outcome(OutcomeKind.STALE, "SourceInvalid", "kept the last good copy"),
             )
         return NamespacePlan(
             ns,
-            stale_deletes,
+            _service_account_writes(view, intent, EntryMode.LEAVE, renamed_names) + stale_deletes,
             Outcome(OutcomeKind.FAILED, "SourceInvalid", "no valid source content to copy yet"),
         )
 
     secret_writes = _secret_writes(existing, intent, ns)
     sa_writes = _service_account_writes(view, intent, EntryMode.SERVE, renamed_names)
-    return NamespacePlan(ns, stale_deletes + secret_writes + sa_writes, Outcome(OutcomeKind.SYNCED))
+    return NamespacePlan(ns, secret_writes + sa_writes + stale_deletes, Outcome(OutcomeKind.SYNCED))
