@@ -25,7 +25,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -94,14 +94,18 @@ class LocalControlPlane:
         *,
         kubeconfig_path: Path | None = None,
         start_timeout: float = 180.0,
+        apiserver_args: Sequence[str] = (),
     ) -> None:
         """Prepare, without starting, a control plane using binaries from ``bin_dir``.
 
         Without ``bin_dir`` the binaries are found in, or built into, the cache. The admin
-        kubeconfig is also written to ``kubeconfig_path`` when given.
+        kubeconfig is also written to ``kubeconfig_path`` when given. ``apiserver_args``
+        are added to kube-apiserver's command line (e.g. ``--audit-log-path=...``), after
+        the defaults, so a repeated flag overrides its default.
         """
         self._bin_dir = bin_dir
         self._extra_kubeconfig = kubeconfig_path
+        self._extra_apiserver_args = tuple(apiserver_args)
         self._start_timeout = start_timeout
         self._workdir: Path | None = None
         self._pki: ControlPlanePki | None = None
@@ -216,6 +220,7 @@ class LocalControlPlane:
             # Pods here to use the `kubernetes` Service's endpoints anyway.
             "--endpoint-reconciler-type=none",
             "--profiling=false",
+            *self._extra_apiserver_args,
         ]
         self._spawn("kube-apiserver", args)
         self._wait_for("kube-apiserver /readyz", lambda: self._get("/readyz") == 200)
