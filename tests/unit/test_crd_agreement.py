@@ -62,12 +62,14 @@ Schema = Mapping[str, Any]
 
 @cache
 def load_crd() -> dict[str, Any]:
-    return yaml.safe_load(CRD_PATH.read_text())
+    crd: dict[str, Any] = yaml.safe_load(CRD_PATH.read_text())
+    return crd
 
 
 def crd_version_schema() -> Schema:
     (version,) = [v for v in load_crd()["spec"]["versions"] if v["name"] == models.API_VERSION]
-    return version["schema"]["openAPIV3Schema"]
+    schema: Schema = version["schema"]["openAPIV3Schema"]
+    return schema
 
 
 def model_schema(model: type[BaseModel]) -> tuple[Schema, Mapping[str, Schema]]:

@@ -73,7 +73,8 @@ def resolve(spec: dict[str, Any], *secrets: SourceSecret) -> ResolvedContent:
 
 def auths_of(content: ResolvedContent) -> dict[str, Any]:
     assert content.docker_config is not None, [str(p) for p in content.problems]
-    return json.loads(content.docker_config)["auths"]
+    auths: dict[str, Any] = json.loads(content.docker_config)["auths"]
+    return auths
 
 
 PASSWORD = f"pw-{CANARY}".encode()
@@ -159,7 +160,7 @@ PASSWORD = f"pw-{CANARY}".encode()
         ),
         pytest.param(
             {"dockerConfigSecretRefs": [{"name": "legacy"}]},
-            [opaque("legacy", **{".dockerconfigjson": PASSWORD})],
+            [SourceSecret(OPERATOR_NAMESPACE, "legacy", "Opaque", {".dockerconfigjson": PASSWORD})],
             SourceWrongTypeError,
             "SourceWrongType",
             "dockerConfigSecretRefs[0] (regcred-system/legacy): Secret type is 'Opaque', "
