@@ -132,6 +132,11 @@ class LocalControlPlane:
         return f"https://{LOCALHOST}:{self._apiserver_port}"
 
     @property
+    def etcd_url(self) -> str:
+        """etcd's client URL (plain HTTP on 127.0.0.1), e.g. for fault tests that compact it."""
+        return self._require_started(self._etcd_client_url or None)
+
+    @property
     def bin_dir(self) -> Path:
         """The folder with etcd, kube-apiserver, kube-controller-manager and kubectl."""
         return self._require_started(self._bin_dir)
