@@ -1,0 +1,37 @@
+# The operator's container image:
+#   docker build -t ghcr.io/regcred/regcred-operator:0.1.0 .
+#
+# It installs what `pip install .` installs (README, "Install from source"): the
+# project and its [project].dependencies from pyproject.toml, never the test extras.
+#
+# The base is pinned by tag only. Pin it by digest as well (python:3.11-slim@sha256:...)
+# where the registry can be reached to look the digest up; it could not be where this
+# file was written.
+
+FROM python:3.11-slim AS builder
+WORKDIR /src
+COPY pyproject.toml README.md ./
+# Runtime dependencies as wheels, read from [project].dependencies so the test extras
+# never enter. Only pyproject.toml is copied above, so source edits reuse this layer.
+RUN ["python", "-c", "import subprocess, sys, tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-cache-dir', '--disable-pip-version-check', '--wheel-dir', '/wheels', *deps], check=True)"]
+COPY operator/ operator/
+RUN ["pip", "wheel", "--no-cache-dir", "--disable-pip-version-check", "--no-deps", "--wheel-dir", "/wheels", "."]
+
+FROM python:3.11-slim
+LABEL org.opencontainers.image.title="regcred-operator" \
+      org.opencontainers.image.description="Replicates image pull secrets into matching namespaces and patches ServiceAccounts" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+# The wheels are mounted, not copied, so they leave no layer behind (a BuildKit mount:
+# the default builder since Docker 23). --no-index makes the builder's wheels the only
+# source of every package, so the unversioned name below can only mean the one wheel
+# built above; that is why DL3013 (pin versions in pip) does not apply here.
+# hadolint ignore=DL3013
+RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+    ["pip", "install", "--no-cache-dir", "--disable-pip-version-check", "--no-index", "--find-links", "/wheels", "regcred-operator"]
+# A numeric user, so that runAsNonRoot can verify it without an /etc/passwd entry.
+USER 65532:65532
+# 8080: Prometheus /metrics; 8081: /healthz and /readyz (regcred run's defaults).
+EXPOSE 8080 8081
+ENTRYPOINT ["regcred", "run"]
