@@ -112,7 +112,12 @@ class Informer(Generic[K, V]):
     def stop(self) -> None:
         self._stop.set()
         if self._abort_watch is not None:
-            self._abort_watch()
+            try:
+                self._abort_watch()
+            except (ValueError, RuntimeError, OSError):
+                # The last watch already ended (failed, or released its connection) and
+                # the thread is backing off or listing; the stop flag ends it there.
+                pass
 
     def _watch_opened(self, abort: Callable[[], None]) -> None:
         self._abort_watch = abort

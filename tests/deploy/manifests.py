@@ -1,0 +1,63 @@
+"""Paths and helpers shared by the tests of deploy/ and deploy/chart/."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+CHART = DEPLOY / "chart"
+SERVICEMONITOR_COMPONENT = DEPLOY / "components" / "servicemonitor"
+CRD_FILE = REPO / "crds" / "regcred.dev_registrycredentials.yaml"
+OPERATOR_NAMESPACE = "regcred-system"
+
+Manifest = dict[str, Any]
+
+
+def parse_documents(text: str) -> list[Manifest]:
+    """The objects of a multi-document YAML stream, skipping empty documents."""
+    return [document for document in yaml.safe_load_all(text) if document]
+
+
+def run_tool(command: list[str], stdin: str | None = None) -> str:
+    """Run a command, failing the test with its stderr; return stdout."""
+    result = subprocess.run(
+        command, input=stdin, capture_output=True, text=True, timeout=120, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(f"{' '.join(command)} failed:\n{result.stderr}")
+    return result.stdout
+
+
+def identity(manifest: Manifest) -> tuple[str, str, str, str]:
+    """What names an object in a cluster: kind, apiVersion, namespace, name."""
+    meta = manifest["metadata"]
+    return manifest["kind"], manifest["apiVersion"], meta.get("namespace", ""), meta["name"]
+
+
+def by_identity(manifests: list[Manifest]) -> dict[tuple[str, str, str, str], Manifest]:
+    return {identity(manifest): manifest for manifest in manifests}
+
+
+def only(manifests: list[Manifest], kind: str) -> Manifest:
+    """The single object of `kind`."""
+    found = [manifest for manifest in manifests if manifest["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+def servicemonitor_overlay(folder: Path) -> Path:
+    """Write, in `folder`, the overlay a user would: deploy/ plus the ServiceMonitor component."""
+    # kustomize accepts only relative paths to other kustomizations.
+    (folder / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [{os.path.relpath(DEPLOY, folder)}]\n"
+        f"components: [{os.path.relpath(SERVICEMONITOR_COMPONENT, folder)}]\n"
+    )
+    return folder

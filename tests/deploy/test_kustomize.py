@@ -1,0 +1,112 @@
+"""deploy/ is a kustomize base that installs the operator: it renders, and the API server accepts it."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from manifests import (
+    DEPLOY,
+    OPERATOR_NAMESPACE,
+    Manifest,
+    identity,
+    only,
+    parse_documents,
+    run_tool,
+    servicemonitor_overlay,
+)
+
+import regcred
+
+IMAGE = "ghcr.io/regcred/regcred-operator"
+
+
+def test_the_image_tag_is_the_package_version(kustomize):
+    deployment = only(kustomize(DEPLOY), "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"{IMAGE}:{regcred.__version__}"
+
+
+def test_the_deployment_runs_two_leader_electing_replicas_with_probes(kustomize):
+    deployment = only(kustomize(DEPLOY), "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert deployment["spec"]["replicas"] == 2
+    assert container["args"] == ["run", "--leader-elect", "--log-format", "json"]
+    assert container["env"] == [
+        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}
+    ]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert ports == {"metrics": 8080, "health": 8081}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    assert pod["serviceAccountName"] == "regcred-operator"
+
+
+def test_the_servicemonitor_component_scrapes_the_metrics_service(kustomize, tmp_path: Path):
+    manifests = kustomize(servicemonitor_overlay(tmp_path))
+    monitor = only(manifests, "ServiceMonitor")
+    service = only(manifests, "Service")
+    assert monitor["metadata"]["namespace"] == service["metadata"]["namespace"]
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= service["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["path"] == "/metrics"
+    assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]}
+    assert len(manifests) == len(kustomize(DEPLOY)) + 1
+
+
+@pytest.mark.e2e
+def test_apply_installs_every_object(cluster, control_plane_bin: Path, kustomize):
+    """`kubectl apply --server-side -k deploy/` for real; every object exists afterwards.
+
+    The objects keep their real names. The CRD is left installed: the end-to-end tests of
+    this test run use it, and they apply the identical file with the same field manager.
+    """
+    kubectl = [str(control_plane_bin / "kubectl"), "--kubeconfig", str(cluster.kubeconfig)]
+    existing = subprocess.run(
+        [*kubectl, "get", "namespace", OPERATOR_NAMESPACE], capture_output=True, check=False
+    )
+    if existing.returncode == 0:
+        pytest.skip(
+            f"namespace {OPERATOR_NAMESPACE} exists: this cluster may run the operator already"
+        )
+    manifests = kustomize(DEPLOY)
+    removable = [
+        manifest for manifest in manifests if manifest["kind"] != "CustomResourceDefinition"
+    ]
+    try:
+        run_tool([*kubectl, "apply", "--server-side", "-k", str(DEPLOY)])
+        found = parse_documents(run_tool([*kubectl, "get", "-k", str(DEPLOY), "-o", "yaml"]))
+        assert sorted(identity(item) for item in _items(found)) == sorted(
+            identity(m) for m in manifests
+        )
+        assert_pod_template_is_admitted(kubectl, only(manifests, "Deployment"))
+    finally:
+        _delete(kubectl, removable)
+
+
+def assert_pod_template_is_admitted(kubectl: list[str], deployment: Manifest) -> None:
+    """The namespace enforces the restricted Pod Security Standard; no kubelet runs Pods here,
+    so a server-side dry run of the template's Pod stands in for the ReplicaSet controller."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "admission-check", "namespace": deployment["metadata"]["namespace"]},
+        "spec": deployment["spec"]["template"]["spec"],
+    }
+    run_tool([*kubectl, "create", "--dry-run=server", "-f", "-"], stdin=yaml.safe_dump(pod))
+
+
+def _items(found: list[Manifest]) -> list[Manifest]:
+    """`kubectl get -o yaml` of several objects is one List."""
+    return [item for document in found for item in document.get("items", [document])]
+
+
+def _delete(kubectl: list[str], manifests: list[Manifest]) -> None:
+    run_tool(
+        [*kubectl, "delete", "--ignore-not-found", "--wait=false", "-f", "-"],
+        stdin=yaml.safe_dump_all(manifests),
+    )
