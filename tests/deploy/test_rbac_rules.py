@@ -1,0 +1,91 @@
+"""deploy/ grants exactly the rules docs/rbac.md gives a reason for, to the operator only.
+
+That the rules are enough is proven by the end-to-end suite, which runs the operator
+as this ServiceAccount; this test keeps every grant tied to a documented use.
+"""
+
+from __future__ import annotations
+
+from manifests import DEPLOY, OPERATOR_NAMESPACE, REPO, Manifest
+
+RBAC_DOC = REPO / "docs" / "rbac.md"
+TABLE_HEADER = "| Scope | API group | Resource | Names | Verbs | Why |"
+ROLE_KINDS = {"ClusterRole", "Role"}
+BINDING_KINDS = {"ClusterRoleBinding", "RoleBinding"}
+OPERATOR_SUBJECT = {
+    "kind": "ServiceAccount",
+    "name": "regcred-operator",
+    "namespace": OPERATOR_NAMESPACE,
+}
+
+# (scope, API group, resource, resource name or "", verb)
+Permission = tuple[str, str, str, str, str]
+
+
+def documented_permissions() -> dict[Permission, str]:
+    """Every permission in the docs/rbac.md table, with its reason."""
+    lines = RBAC_DOC.read_text().splitlines()
+    start = lines.index(TABLE_HEADER) + 2  # skip the header and its |---| line
+    permissions: dict[Permission, str] = {}
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        scope, group, resource, names, verbs, why = (
+            cell.strip() for cell in line.strip("|").split("|")
+        )
+        assert why, f"no reason given for {line}"
+        for name in _split(names) or [""]:
+            for verb in _split(verbs):
+                permissions[(scope, group, resource, name, verb)] = why
+    return permissions
+
+
+def granted_permissions(manifests: list[Manifest]) -> set[Permission]:
+    """Every permission the Roles and ClusterRoles of deploy/ grant, one per verb and name."""
+    granted: set[Permission] = set()
+    for role in (m for m in manifests if m["kind"] in ROLE_KINDS):
+        scope = _scope(role)
+        for rule in role["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    for name in rule.get("resourceNames") or [""]:
+                        granted.update(
+                            (scope, group, resource, name, verb) for verb in rule["verbs"]
+                        )
+    return granted
+
+
+def test_every_rule_is_documented_and_every_documented_rule_exists(kustomize):
+    granted = granted_permissions(kustomize(DEPLOY))
+    documented = set(documented_permissions())
+    assert not granted - documented, "granted in deploy/ without a row in docs/rbac.md"
+    assert not documented - granted, "documented in docs/rbac.md but not granted in deploy/"
+
+
+def test_no_rule_uses_wildcards(kustomize):
+    for permission in granted_permissions(kustomize(DEPLOY)):
+        assert "*" not in permission, permission
+
+
+def test_every_role_is_bound_to_the_operator_and_nobody_else(kustomize):
+    manifests = kustomize(DEPLOY)
+    roles = {
+        (m["kind"], _scope(m), m["metadata"]["name"]) for m in manifests if m["kind"] in ROLE_KINDS
+    }
+    bound = set()
+    for binding in (m for m in manifests if m["kind"] in BINDING_KINDS):
+        assert binding["subjects"] == [OPERATOR_SUBJECT], binding["metadata"]["name"]
+        bound.add((binding["roleRef"]["kind"], _scope(binding), binding["roleRef"]["name"]))
+    assert bound == roles
+
+
+def _scope(manifest: Manifest) -> str:
+    """The table's Scope column: cluster, operator namespace, or a namespace's name."""
+    namespace = manifest["metadata"].get("namespace")
+    if manifest["kind"].startswith("Cluster"):
+        return "cluster"
+    return "operator namespace" if namespace == OPERATOR_NAMESPACE else namespace
+
+
+def _split(cell: str) -> list[str]:
+    return [part.strip() for part in cell.split(",") if part.strip()]
