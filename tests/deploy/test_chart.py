@@ -1,0 +1,105 @@
+"""deploy/chart/ renders what deploy/ does, so the Helm and kustomize installs cannot drift."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import yaml
+from manifests import (
+    CHART,
+    CRD_FILE,
+    DEPLOY,
+    Manifest,
+    by_identity,
+    only,
+    run_tool,
+    servicemonitor_overlay,
+)
+
+import regcred
+from regcred.cli import build_parser
+
+
+def without_namespace_object(manifests: list[Manifest]) -> list[Manifest]:
+    """Helm installs into a namespace it is given (`--create-namespace`) and never ships it."""
+    return [manifest for manifest in manifests if manifest["kind"] != "Namespace"]
+
+
+def operator_args(manifests: list[Manifest]) -> list[str]:
+    (container,) = only(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
+    return container["args"]
+
+
+def test_lint_is_clean(helm_bin: Path):
+    output = run_tool([str(helm_bin), "lint", "--strict", str(CHART)])
+    assert "[WARNING]" not in output and "[ERROR]" not in output, output
+
+
+def test_the_chart_crd_is_the_canonical_crd():
+    assert (CHART / "crds" / CRD_FILE.name).read_bytes() == CRD_FILE.read_bytes()
+    assert sorted(path.name for path in (CHART / "crds").iterdir()) == [CRD_FILE.name]
+
+
+def test_chart_and_app_version_are_the_package_version():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["version"] == chart["appVersion"] == regcred.__version__
+
+
+def test_default_values_render_the_kustomize_objects(helm_template, kustomize):
+    assert by_identity(helm_template()) == by_identity(without_namespace_object(kustomize(DEPLOY)))
+
+
+def test_servicemonitor_value_renders_the_kustomize_component(
+    helm_template, kustomize, tmp_path: Path
+):
+    with_monitor = helm_template("--set", "metrics.serviceMonitor.enabled=true")
+    assert by_identity(with_monitor) == by_identity(
+        without_namespace_object(kustomize(servicemonitor_overlay(tmp_path)))
+    )
+
+
+def test_namespace_values_become_operator_flags(helm_template):
+    manifests = helm_template(
+        "--set",
+        "sourceNamespaces={team-secrets,shared}",
+        "--set",
+        "excludedNamespaces={kube-system,sandbox}",
+    )
+    args = operator_args(manifests)
+    parsed = build_parser().parse_args(args)  # the flags the real command line accepts
+    assert parsed.source_namespaces == ["team-secrets", "shared"]
+    assert parsed.excluded_namespaces == ["kube-system", "sandbox"]
+    assert parsed.leader_elect
+
+
+def test_a_single_replica_without_leader_election_needs_no_lease_nor_budget(helm_template):
+    manifests = helm_template("--set", "replicaCount=1", "--set", "leaderElection.enabled=false")
+    assert "--leader-elect" not in operator_args(manifests)
+    names = {manifest["metadata"]["name"] for manifest in manifests}
+    assert "regcred-operator-leader-election" not in names
+    assert not [manifest for manifest in manifests if manifest["kind"] == "PodDisruptionBudget"]
+
+
+def test_replicas_without_leader_election_are_refused(helm_bin: Path):
+    result = subprocess.run(
+        [
+            str(helm_bin),
+            "template",
+            "regcred-operator",
+            str(CHART),
+            "--set",
+            "leaderElection.enabled=false",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "needs leaderElection.enabled" in result.stderr
+
+
+def test_disabling_the_metrics_service_drops_it(helm_template):
+    manifests = helm_template("--set", "metrics.service.enabled=false")
+    assert not [manifest for manifest in manifests if manifest["kind"] == "Service"]
