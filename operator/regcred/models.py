@@ -55,6 +55,9 @@ SERVER_PATTERN = (
     r"^(https?://)?[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*"
     r"(:[0-9]{1,5})?(/[-A-Za-z0-9._~/]*)?$"
 )
+# Basic auth joins username:password and registries split at the first ':' (RFC 7617
+# forbids it in a user-id), so a ':' would silently log in as another user.
+USERNAME_PATTERN = r"^[^:\x00-\x1f\x7f]+$"
 LABEL_KEY_PATTERN = (
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
     r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
@@ -89,7 +92,7 @@ class PasswordSecretRef(_ApiModel):
 
 class Registry(_ApiModel):
     server: Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=SERVER_PATTERN)]
-    username: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    username: Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=USERNAME_PATTERN)] | None = None
     email: Annotated[str, StringConstraints(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     password_secret_ref: PasswordSecretRef
 
