@@ -102,18 +102,23 @@ class OperatorProcess:
             self.popen.wait()
         self.popen = None
 
-    def stop(self) -> None:
-        """SIGTERM, as Kubernetes stops a pod; SIGKILL if it does not exit in time."""
+    def stop(self, timeout: float = OPERATOR_STOP_TIMEOUT) -> int | None:
+        """SIGTERM, as Kubernetes stops a pod; SIGKILL if it does not exit in `timeout`.
+
+        Returns the exit code, or None when it had to be killed (or was not running).
+        """
         if not self.alive:
             self.popen = None
-            return
+            return None
         self.signal(signal.SIGCONT)  # a paused process would not act on SIGTERM
         self.signal(signal.SIGTERM)
         try:
-            self.popen.wait(OPERATOR_STOP_TIMEOUT)
+            code: int | None = self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
+            code = None
         self.popen = None
+        return code
 
     def log_text(self, offset: int = 0) -> str:
         if not self.log_path.exists():
