@@ -6,7 +6,16 @@ BIN := $(VENV)/bin
 # Written after a successful install; pip runs again only when pyproject.toml is newer.
 INSTALLED := $(VENV)/.installed
 
-.PHONY: test demo
+# `make bench` settings: namespaces per run (the largest also runs the steady-state
+# scenarios), the idle window in seconds, a kubeconfig to benchmark instead of a local
+# control plane, and further `python -m bench` options (`python -m bench --help`).
+N ?= 100 1000
+IDLE ?= 60
+BENCH_KUBECONFIG ?=
+ARGS ?=
+BENCH_INSTALLED := $(VENV)/.installed-bench
+
+.PHONY: test demo bench
 
 test: $(INSTALLED)
 	$(BIN)/regcred cluster build
@@ -15,6 +24,15 @@ test: $(INSTALLED)
 
 demo: $(INSTALLED)
 	$(BIN)/regcred cluster up
+
+bench: $(BENCH_INSTALLED)
+	$(if $(BENCH_KUBECONFIG),,$(BIN)/regcred cluster build)
+	$(BIN)/python -m bench --sizes $(N) --idle-seconds $(IDLE) \
+		$(if $(BENCH_KUBECONFIG),--kubeconfig $(BENCH_KUBECONFIG)) $(ARGS)
+
+$(BENCH_INSTALLED): $(INSTALLED)
+	$(BIN)/python -m pip install -e '.[test,bench]'
+	touch $@
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

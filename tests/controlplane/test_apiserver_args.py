@@ -34,4 +34,3 @@ def test_extra_apiserver_args_enable_an_audit_log(control_plane_bin: Path, tmp_p
     assert server.startswith("https://127.0.0.1:")
     assert any(event["requestURI"] == "/readyz" for event in events)
     assert all(event["level"] == "Metadata" for event in events)
-

@@ -1,0 +1,122 @@
+"""`python -m bench`: run every scenario, print the table, write JSON and a plot to the results folder."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.report import rows, table, write_json, write_plot
+from bench.run import Settings, run_benchmark
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, Path]:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[100, 1000],
+        metavar="N",
+        help="namespaces per fan-out/rotation run; the largest also runs the steady-state "
+        "scenarios (default: 100 1000; 5000 for platform scale)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=16,
+        help="operator --concurrency and floor threads (default 16)",
+    )
+    parser.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=300.0,
+        help="idle window for counting writes (default 300)",
+    )
+    parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=30.0,
+        help="how long a restarted operator runs before its writes and memory are read (default 30)",
+    )
+    parser.add_argument(
+        "--new-namespaces",
+        type=int,
+        default=200,
+        help="namespaces created for the latency scenario (default 200)",
+    )
+    parser.add_argument(
+        "--namespace-rate",
+        type=float,
+        default=10.0,
+        help="their creation rate per second (default 10)",
+    )
+    parser.add_argument(
+        "--unrelated-secrets",
+        type=int,
+        default=20000,
+        help="Secrets the operator must ignore (default 20000)",
+    )
+    parser.add_argument(
+        "--stop-grace-seconds",
+        type=float,
+        default=30.0,
+        help="SIGTERM to SIGKILL, as a kubelet's grace period (default 30)",
+    )
+    parser.add_argument(
+        "--kubeconfig",
+        type=Path,
+        metavar="PATH",
+        help="benchmark this cluster instead of a local control plane (no write counts: no audit log)",
+    )
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=RESULTS_DIR,
+        help="where JSON, plot and operator logs go",
+    )
+    args = parser.parse_args(argv)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    log_dir = args.results_dir / f"bench-{stamp}-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(
+        sizes=tuple(args.sizes),
+        concurrency=args.concurrency,
+        idle_seconds=args.idle_seconds,
+        settle_seconds=args.settle_seconds,
+        new_namespaces=args.new_namespaces,
+        namespace_rate=args.namespace_rate,
+        unrelated_secrets=args.unrelated_secrets,
+        stop_grace_seconds=args.stop_grace_seconds,
+        external_kubeconfig=args.kubeconfig,
+        log_dir=log_dir,
+    )
+    return settings, args.results_dir / f"bench-{stamp}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings, output = parse_settings(argv)
+    run = run_benchmark(settings)
+    lines = rows(run)
+    print(table(run, lines))
+    json_path = output.with_suffix(".json")
+    write_json(run, lines, json_path)
+    print(f"\nJSON: {json_path}")
+    plot_path = output.with_suffix(".png")
+    print(
+        f"plot: {plot_path}"
+        if write_plot(run, plot_path)
+        else "plot: skipped (matplotlib is not installed)"
+    )
+    print(f"operator logs: {settings.log_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,261 @@
+"""Judge the figures against the targets, print the table, write JSON and a plot.
+
+Targets are reported, never asserted: a benchmark's figures depend on the machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.run import BenchRun
+from bench.scenarios import POLL_SECONDS, percentile
+
+__all__ = ["Row", "rows", "table", "write_json", "write_plot"]
+
+MIB = 2**20
+MAX_RATIO_TO_FLOOR = 1.5
+MAX_P99_OVER_FLOOR_SECONDS = 0.5
+MAX_RSS_MIB = 150
+MAX_RSS_GROWTH = 0.10
+
+
+@dataclass(frozen=True)
+class Row:
+    scenario: str
+    namespaces: int
+    operator: str
+    floor: str
+    comparison: str
+    target: str
+    met: bool | None  # None: a figure without a target
+
+
+def _ratio_row(scenario: str, namespaces: int, operator: float, floor: float) -> Row:
+    ratio = operator / floor
+    return Row(
+        scenario,
+        namespaces,
+        f"{operator:.2f} s",
+        f"{floor:.2f} s",
+        f"{ratio:.2f}x",
+        f"<= {MAX_RATIO_TO_FLOOR}x floor",
+        ratio <= MAX_RATIO_TO_FLOOR,
+    )
+
+
+def _writes_row(scenario: str, namespaces: int, writes: int | None) -> Row:
+    if writes is None:
+        return Row(scenario, namespaces, "n/a (no audit log)", "", "", "0 writes", None)
+    return Row(scenario, namespaces, f"{writes} writes", "", "", "0 writes", writes == 0)
+
+
+def rows(run: BenchRun) -> list[Row]:
+    """Every figure of the run, next to its floor and target."""
+    table = []
+    for size in run.sizes:
+        table.append(_ratio_row("fan-out", size.namespaces, size.fan_out, size.floor_fan_out))
+        table.append(_ratio_row("rotation", size.namespaces, size.rotation, size.floor_rotation))
+    steady = run.steady
+    if steady is None:
+        return table
+    n = steady.namespaces
+    latency = steady.new_namespaces
+    label = f"new namespace ({len(latency.controller_manager)} at {latency.rate_per_second:g}/s)"
+    for name, fraction in (("p50", 0.5), ("p99", 0.99)):
+        operator, floor = (
+            percentile(latency.operator, fraction),
+            percentile(latency.controller_manager, fraction),
+        )
+        over = operator - floor
+        is_p99 = name == "p99"
+        table.append(
+            Row(
+                f"{label} {name}",
+                n,
+                f"{operator:.3f} s",
+                f"{floor:.3f} s",
+                f"+{over:.3f} s"
+                + (f" ({latency.missing} never converged)" if latency.missing else ""),
+                f"<= floor + {MAX_P99_OVER_FLOOR_SECONDS} s" if is_p99 else "",
+                (over <= MAX_P99_OVER_FLOOR_SECONDS and not latency.missing) if is_p99 else None,
+            )
+        )
+    idle_seconds = run.settings.idle_seconds
+    table.append(
+        _writes_row(
+            f"idle writes ({idle_seconds:g} s)", n, steady.idle.writes if steady.idle else None
+        )
+    )
+    table.append(
+        _writes_row(
+            f"restart writes (stop, start, {run.settings.settle_seconds:g} s)",
+            n,
+            steady.restart.writes if steady.restart else None,
+        )
+    )
+    first = next(record for record in run.operators if record.label.startswith(f"N={n}:"))
+    table.append(
+        Row(
+            "peak RSS, first operator (all work)",
+            n,
+            f"{first.peak / MIB:.0f} MiB",
+            "",
+            "",
+            f"< {MAX_RSS_MIB} MiB",
+            first.peak < MAX_RSS_MIB * MIB,
+        )
+    )
+    table.append(
+        Row(
+            "peak RSS, restarted, 0 unrelated Secrets",
+            n,
+            f"{steady.peak_rss_restarted / MIB:.0f} MiB",
+            "",
+            "",
+            f"< {MAX_RSS_MIB} MiB",
+            steady.peak_rss_restarted < MAX_RSS_MIB * MIB,
+        )
+    )
+    growth = steady.peak_rss_with_unrelated / steady.peak_rss_restarted - 1
+    table.append(
+        Row(
+            f"peak RSS, restarted, {steady.unrelated_secrets} unrelated Secrets",
+            n,
+            f"{steady.peak_rss_with_unrelated / MIB:.0f} MiB",
+            "",
+            f"{growth:+.1%} vs 0",
+            f"< {MAX_RSS_MIB} MiB, within {MAX_RSS_GROWTH:.0%}",
+            steady.peak_rss_with_unrelated < MAX_RSS_MIB * MIB and abs(growth) <= MAX_RSS_GROWTH,
+        )
+    )
+    return table + [_stop_row(run)]
+
+
+def _stop_row(run: BenchRun) -> Row:
+    stopped = [record for record in run.operators if record.stop_seconds is not None]
+    killed = [record for record in stopped if record.killed]
+    slowest = max((record.stop_seconds or 0.0 for record in stopped), default=0.0)
+    figure = f"killed {len(killed)} of {len(stopped)}" if killed else f"all {len(stopped)} exited"
+    return Row(
+        "operator stop on SIGTERM",
+        max(run.settings.sizes),
+        f"{figure}, slowest {slowest:.1f} s",
+        "",
+        "",
+        "",
+        None,
+    )
+
+
+def table(run: BenchRun, lines: list[Row]) -> str:
+    machine = run.machine
+    header = (
+        f"regcred-operator benchmark: {run.cluster}; {machine['cores']} cores ({machine['cpu']}), "
+        f"{machine['memory_gib']} GiB; concurrency {run.settings.concurrency} for operator and floor; "
+        f"convergence polled every {POLL_SECONDS} s"
+    )
+    columns = ("scenario", "N", "operator", "floor", "vs floor", "target", "met")
+    cells = [columns] + [
+        (
+            r.scenario,
+            str(r.namespaces),
+            r.operator,
+            r.floor,
+            r.comparison,
+            r.target,
+            "" if r.met is None else ("yes" if r.met else "NO"),
+        )
+        for r in lines
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    rendered = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells
+    ]
+    rendered.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join([header, "", *rendered])
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def write_json(run: BenchRun, lines: list[Row], path: Path) -> None:
+    document = {
+        "rows": [dataclasses.asdict(row) for row in lines],
+        **dataclasses.asdict(run),
+    }
+    if run.steady is not None:
+        latency = run.steady.new_namespaces
+        document["new_namespace_percentiles"] = {
+            who: {f"p{round(f * 100)}": percentile(values, f) for f in (0.5, 0.9, 0.99, 1.0)}
+            for who, values in (
+                ("operator", latency.operator),
+                ("controller_manager", latency.controller_manager),
+            )
+        }
+    path.write_text(json.dumps(document, indent=1, default=_plain) + "\n")
+
+
+def write_plot(run: BenchRun, path: Path) -> bool:
+    """Operator vs floor times, new-namespace latency CDFs and RSS over time; False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    figure, (times, latency, memory) = plt.subplots(1, 3, figsize=(18, 5.5))
+    labels, operator, floor = [], [], []
+    for size in run.sizes:
+        for name, mine, theirs in (
+            ("fan-out", size.fan_out, size.floor_fan_out),
+            ("rotation", size.rotation, size.floor_rotation),
+        ):
+            labels.append(f"{name}\nN={size.namespaces}")
+            operator.append(mine)
+            floor.append(theirs)
+    positions = range(len(labels))
+    times.bar([p - 0.2 for p in positions], operator, 0.4, label="operator")
+    times.bar([p + 0.2 for p in positions], floor, 0.4, label="floor (direct writes)")
+    times.set_xticks(list(positions), labels)
+    times.set_ylabel("seconds")
+    times.set_title(f"Convergence time, concurrency {run.settings.concurrency}")
+    times.legend()
+
+    if run.steady is not None:
+        figures = run.steady.new_namespaces
+        for values, name in (
+            (figures.operator, "operator: replica + ServiceAccount patched"),
+            (figures.controller_manager, "floor: controller manager creates ServiceAccount"),
+        ):
+            latency.ecdf(values, label=name)
+        latency.set_xlabel("seconds after namespace creation")
+        latency.set_ylabel("fraction of namespaces")
+        latency.set_title(
+            f"New namespaces at {figures.rate_per_second:g}/s, N={run.steady.namespaces}"
+        )
+        latency.legend(loc="lower right")
+
+    for record in run.operators:
+        memory.plot(
+            [t for t, _ in record.samples],
+            [rss / MIB for _, rss in record.samples],
+            label=record.label,
+        )
+    memory.axhline(MAX_RSS_MIB, color="grey", linestyle="--", label=f"target {MAX_RSS_MIB} MiB")
+    memory.set_xlabel("seconds since the benchmark began")
+    memory.set_ylabel("operator RSS (MiB)")
+    memory.set_title("Operator memory, one line per process")
+    memory.legend(fontsize="small", loc="lower right")
+    figure.suptitle(f"regcred-operator benchmark, {run.machine['cores']} cores, {run.cluster}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True
