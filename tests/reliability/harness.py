@@ -48,9 +48,9 @@ class OperatorProcess:
         self.popen: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
-    def command(self, extra: Sequence[str]) -> list[str]:
+    def command(self, extra: Sequence[str], verbose: bool) -> list[str]:
         return [
-            sys.executable, "-m", "regcred.cli", "run",
+            sys.executable, "-m", "regcred.cli", *(["--verbose"] if verbose else []), "run",
             "--kubeconfig", str(self.kubeconfig),
             "--operator-namespace", self.operator_namespace,
             "--health-address", "", "--metrics-address", "",
@@ -58,13 +58,13 @@ class OperatorProcess:
             *extra,
         ]  # fmt: skip
 
-    def start(self, *extra: str, wait: bool = True) -> OperatorProcess:
-        """Start (flags after the defaults win) and wait for the controller's ready line."""
+    def start(self, *extra: str, verbose: bool = False, wait: bool = True) -> OperatorProcess:
+        """Start (`extra` flags of `regcred run` win over the defaults); wait for the ready line."""
         assert not self.alive, "the operator is already running"
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self.popen = subprocess.Popen(
-                self.command(extra),
+                self.command(extra, verbose),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -186,6 +186,15 @@ def pull_secret_entries(account: client.V1ServiceAccount) -> list[str]:
 
 def recorded_entries(account: client.V1ServiceAccount) -> str | None:
     return (account.metadata.annotations or {}).get(ADDED_PULL_SECRETS_ANNOTATION)
+
+
+def current_condition(credentials, name: str, kind: str) -> dict[str, Any] | None:
+    """A status condition, once the status describes the credential's current generation."""
+    body = credentials.get(name)
+    status = body.get("status") or {}
+    if status.get("observedGeneration") != body["metadata"]["generation"]:
+        return None
+    return next((c for c in status.get("conditions", []) if c["type"] == kind), None)
 
 
 def replica_config(secret: client.V1Secret) -> dict[str, Any]:

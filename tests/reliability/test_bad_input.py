@@ -25,6 +25,7 @@ import uuid
 from typing import Any
 
 import pytest
+from harness import current_condition
 from kubernetes import client
 from pydantic import ValidationError
 
@@ -231,14 +232,9 @@ def test_malformed_sources_are_reported_and_replicas_stay_byte_identical(
             sources.create(data, name=secret, type_=type_, namespace=elsewhere if reference == "elsewhere" else None)
         credentials.patch_spec(name, source_spec(reference, secret, elsewhere))
 
-        def reported():
-            body = credentials.get(name)
-            status = body.get("status") or {}
-            if status.get("observedGeneration") != body["metadata"]["generation"]:
-                return None
-            return next((c for c in status.get("conditions", []) if c["type"] == "SourceValid"), None)
-
-        condition = poll(reported, timeout=30, what=f"SourceValid for {case}")
+        condition = poll(
+            lambda: current_condition(credentials, name, "SourceValid"), timeout=30, what=f"SourceValid for {case}"
+        )
         assert (condition["status"], condition["reason"]) == ("False", reason), case
         reasons[case] = reason
         for namespace, before in replicas.items():
