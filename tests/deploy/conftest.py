@@ -89,7 +89,7 @@ def build_helm(folder: Path, binary: Path) -> None:
 
 @pytest.fixture(scope="session")
 def helm_template(helm_bin: Path) -> Render:
-    """`helm_template(*flags)`: the objects the chart renders, CRDs included, into regcred-system."""
+    """`helm_template(*flags)`: the chart's objects, CRDs included, in regcred-system."""
 
     def render(*flags: str) -> list[Manifest]:
         command = [

@@ -1,4 +1,4 @@
-"""deploy/ is a kustomize base that installs the operator: it renders, and the API server accepts it."""
+"""deploy/ is a kustomize base that installs the operator: it renders, the API server takes it."""
 
 from __future__ import annotations
 
