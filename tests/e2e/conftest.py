@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
+from kubernetes.config import new_client_from_config
 
 from regcred.config import OperatorConfig
 from regcred.handlers.runner import OperatorThread
@@ -25,6 +27,11 @@ from regcred.models import API_GROUP, API_VERSION, PLURAL
 REPO = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO / "crds" / "regcred.dev_registrycredentials.yaml"
 CRD_NAME = f"{PLURAL}.{API_GROUP}"
+DEPLOY = REPO / "deploy"
+DEPLOYED_NAMESPACE = "regcred-system"
+OPERATOR_ACCOUNT = "regcred-operator"
+IDENTITY_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+TOKEN_SECONDS = 6 * 3600  # outlives a session
 
 pytestmark = pytest.mark.e2e
 
@@ -108,15 +115,125 @@ class OperatorHandle:
         return self.thread is not None
 
 
+def session_identity_objects(
+    deployed: list[dict[str, Any]], namespace: str
+) -> list[dict[str, Any]]:
+    """deploy/'s ServiceAccount and RBAC, moved from regcred-system into `namespace`.
+
+    Every other name gets `namespace` as a suffix, so that this session's grants (some
+    cluster-scoped, some in `default`) replace neither a real installation's nor another
+    session's.
+    """
+    objects = []
+    for manifest in deployed:
+        if manifest["kind"] not in IDENTITY_KINDS:
+            continue
+        moved = {**manifest, "metadata": {**manifest["metadata"]}}
+        if moved["metadata"].get("namespace") == DEPLOYED_NAMESPACE:
+            moved["metadata"]["namespace"] = namespace
+        if moved["kind"] != "ServiceAccount":
+            moved["metadata"]["name"] += f"-{namespace}"
+        if "roleRef" in moved:
+            role_name = moved["roleRef"]["name"] + f"-{namespace}"
+            moved["roleRef"] = {**moved["roleRef"], "name": role_name}
+            moved["subjects"] = [{**who, "namespace": namespace} for who in moved["subjects"]]
+        objects.append(moved)
+    return objects
+
+
+class OperatorIdentity:
+    """The operator's ServiceAccount with deploy/'s RBAC; a kubeconfig that authenticates as it."""
+
+    def __init__(self, namespace: str, kubeconfig: Path, objects: list[dict[str, Any]]) -> None:
+        self.namespace = namespace
+        self.kubeconfig = kubeconfig
+        self.objects = objects  # the ServiceAccount and RBAC objects as applied
+        self.api_client = new_client_from_config(config_file=str(kubeconfig))
+
+    @property
+    def username(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{OPERATOR_ACCOUNT}"
+
+    def may(
+        self,
+        verb: str,
+        resource: str,
+        group: str = "",
+        namespace: str | None = None,
+        name: str | None = None,
+    ) -> bool:
+        """Whether this identity may do it, asked as itself (a SelfSubjectAccessReview)."""
+        resource, _, subresource = resource.partition("/")
+        attributes = client.V1ResourceAttributes(
+            verb=verb, group=group, resource=resource, subresource=subresource or None,
+            namespace=namespace, name=name,
+        )
+        review = client.V1SelfSubjectAccessReview(
+            spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes)
+        )
+        authorization = client.AuthorizationV1Api(self.api_client)
+        return authorization.create_self_subject_access_review(review).status.allowed
+
+
+def token_kubeconfig(admin_kubeconfig: Path, token: str, path: Path) -> Path:
+    """A kubeconfig for the admin kubeconfig's current cluster (server, CA) that sends `token`."""
+    admin = yaml.safe_load(admin_kubeconfig.read_text())
+    context = next(c["context"] for c in admin["contexts"] if c["name"] == admin["current-context"])
+    server = next(c for c in admin["clusters"] if c["name"] == context["cluster"])
+    context = {"cluster": server["name"], "user": OPERATOR_ACCOUNT}
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [server],
+        "users": [{"name": OPERATOR_ACCOUNT, "user": {"token": token}}],
+        "contexts": [{"name": OPERATOR_ACCOUNT, "context": context}],
+        "current-context": OPERATOR_ACCOUNT,
+    }
+    path.write_text(yaml.safe_dump(kubeconfig))
+    return path
+
+
 @pytest.fixture(scope="session")
-def operator(cluster, crd_installed, operator_namespace: str) -> Iterator[OperatorHandle]:
+def operator_identity(
+    cluster, kubectl: Kubectl, operator_namespace: str, tmp_path_factory
+) -> Iterator[OperatorIdentity]:
+    """Who the session's operator runs as: deploy/'s ServiceAccount and RBAC, nothing more."""
+    deployed = [doc for doc in yaml.safe_load_all(kubectl("kustomize", str(DEPLOY)).stdout) if doc]
+    objects = session_identity_objects(deployed, operator_namespace)
+    manifests = yaml.safe_dump_all(objects)
+    kubectl("apply", "--server-side", "-f", "-", stdin=manifests)
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=TOKEN_SECONDS)
+    )
+    token = cluster.core.create_namespaced_service_account_token(
+        OPERATOR_ACCOUNT, operator_namespace, request
+    ).status.token
+    kubeconfig_path = tmp_path_factory.mktemp("identity") / "kubeconfig"
+    kubeconfig = token_kubeconfig(cluster.kubeconfig, token, kubeconfig_path)
+    identity = OperatorIdentity(operator_namespace, kubeconfig, objects)
+    # The authorizer learns bindings from a watch: wait for a cluster-wide and a namespaced one.
+    poll(
+        lambda: identity.may("list", "secrets")
+        and identity.may("create", "events", namespace="default"),
+        what="the operator's RBAC to take effect",
+    )
+    yield identity
+    identity.api_client.close()
+    kubectl("delete", "--ignore-not-found", "--wait=false", "-f", "-", stdin=manifests)
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster, crd_installed, operator_identity: OperatorIdentity
+) -> Iterator[OperatorHandle]:
+    """The session's operator, authenticated as deploy/'s ServiceAccount: its RBAC must suffice."""
     config = OperatorConfig(
-        operator_namespace=operator_namespace,
+        operator_namespace=operator_identity.namespace,
         concurrency=8,
         resync_seconds=4.0,
         status_debounce_seconds=0.2,
     )
-    handle = OperatorHandle(config, cluster.kubeconfig)
+    handle = OperatorHandle(config, operator_identity.kubeconfig)
     handle.start()
     yield handle
     handle.stop()
