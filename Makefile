@@ -15,12 +15,23 @@ BENCH_KUBECONFIG ?=
 ARGS ?=
 BENCH_INSTALLED := $(VENV)/.installed-bench
 
-.PHONY: test demo bench
+# `make soak` settings: the fault trials at full size (`make test` runs them small).
+# SEED replays a run (every trial prints its seed).
+SOAK_TRIALS ?= 10
+SOAK_NAMESPACES ?= 500
+SEED ?=
+
+.PHONY: test demo bench soak
 
 test: $(INSTALLED)
 	$(BIN)/regcred cluster build
 	$(BIN)/lint-imports
 	$(BIN)/pytest
+
+soak: $(INSTALLED)
+	$(BIN)/regcred cluster build
+	REGCRED_SOAK_TRIALS=$(SOAK_TRIALS) REGCRED_SOAK_NAMESPACES=$(SOAK_NAMESPACES) \
+		REGCRED_SOAK_SEED=$(SEED) $(BIN)/pytest -m soak -s tests/reliability
 
 demo: $(INSTALLED)
 	$(BIN)/regcred cluster up
