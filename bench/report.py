@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.run import BenchRun
-from bench.scenarios import POLL_SECONDS, percentile
+from bench.scenarios import percentile
 
 __all__ = ["Row", "rows", "table", "write_json", "write_plot"]
 
@@ -155,8 +155,8 @@ def table(run: BenchRun, lines: list[Row]) -> str:
     machine = run.machine
     header = (
         f"regcred-operator benchmark: {run.cluster}; {machine['cores']} cores ({machine['cpu']}), "
-        f"{machine['memory_gib']} GiB; concurrency {run.settings.concurrency} for operator and floor; "
-        f"convergence polled every {POLL_SECONDS} s"
+        f"{machine['memory_gib']} GiB, load average {machine['load_average']} at the start; "
+        f"concurrency {run.settings.concurrency} for operator and floor; convergence timed from watch events"
     )
     columns = ("scenario", "N", "operator", "floor", "vs floor", "target", "met")
     cells = [columns] + [

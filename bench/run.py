@@ -101,6 +101,8 @@ def machine_facts() -> dict[str, object]:
         "cores": os.cpu_count(),
         "cpu": model,
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        # Other work on the machine competes for the same cores.
+        "load_average": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),
         "system": platform.platform(),
     }

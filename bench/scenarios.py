@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Self
 
 from bench import workload
 from bench.cluster import run_concurrently, secret_body
@@ -23,50 +24,16 @@ __all__ = [
     "percentile",
 ]
 
-POLL_SECONDS = 0.1
+CHECK_SECONDS = 0.1
 CONVERGE_TIMEOUT_SECONDS = 900.0
 WATCH_SECONDS = 1800
 
-
-def _time_until(what: str, started: float, converged: Callable[[], bool]) -> float:
-    """Seconds from `started` until `converged()` (checked back to back, `POLL_SECONDS` apart) holds.
-
-    The figure is taken when the successful check returns, so it errs against the operator
-    by at most one poll.
-    """
-    while not converged():
-        if time.perf_counter() - started > CONVERGE_TIMEOUT_SECONDS:
-            raise TimeoutError(f"{what}: not converged after {CONVERGE_TIMEOUT_SECONDS:.0f} s")
-        time.sleep(POLL_SECONDS)
-    return time.perf_counter() - started
+# Milestones a namespace reaches, stamped from watch events as they arrive.
+ACCOUNT_CREATED = "ServiceAccount created"
+ACCOUNT_PATCHED = "ServiceAccount patched"
+REPLICA_CURRENT = "replica current"
 
 
-def measure_fan_out(kube: KubeClient, namespaces: frozenset[str]) -> float:
-    """Apply the credential; seconds until every replica is current and every ServiceAccount lists it."""
-    _, content_hash = workload.expected_content(0)
-    started = time.perf_counter()
-    workload.apply_credential(kube)
-    return _time_until(
-        "fan-out",
-        started,
-        lambda: (
-            workload.replicas_current(kube, namespaces, content_hash)
-            and workload.accounts_patched(kube, namespaces)
-        ),
-    )
-
-
-def measure_rotation(kube: KubeClient, namespaces: frozenset[str], generation: int) -> float:
-    """Change the source password; seconds until every replica carries the new content."""
-    _, content_hash = workload.expected_content(generation)
-    started = time.perf_counter()
-    workload.rotate_source(kube, generation)
-    return _time_until(
-        "rotation", started, lambda: workload.replicas_current(kube, namespaces, content_hash)
-    )
-
-
-# -- new namespaces ---------------------------------------------------------------
 class FirstSeen:
     """Watches a collection and stamps, per namespace, when an object first passes each test."""
 
@@ -87,27 +54,25 @@ class FirstSeen:
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"watch {path}")
         self.error: BaseException | None = None
 
-    def start(self) -> FirstSeen:
+    def start(self) -> None:
         # Watch from "now": later objects arrive as events, earlier ones are not ours.
-        version = self._kube.request("GET", self._path, query={**self._query, "limit": 1})[
-            "metadata"
-        ]["resourceVersion"]
+        page = self._kube.request("GET", self._path, query={**self._query, "limit": 1})
         self._query = {
             **self._query,
-            "resourceVersion": version,
+            "resourceVersion": page["metadata"]["resourceVersion"],
             "timeoutSeconds": str(WATCH_SECONDS),
         }
         self._thread.start()
-        return self
 
     def _opened(self, abort: Callable[[], None]) -> None:
         self._abort = abort
 
     def _run(self) -> None:
         try:
-            for event in self._kube.watch(
+            events = self._kube.watch(
                 self._path, self._query, WATCH_SECONDS + 30, on_open=self._opened
-            ):
+            )
+            for event in events:
                 seen = time.perf_counter()
                 obj = event["object"]
                 if event["type"] not in ("ADDED", "MODIFIED"):
@@ -127,6 +92,94 @@ class FirstSeen:
         self._thread.join(10)
 
 
+class Milestones:
+    """When each namespace's `default` ServiceAccount appeared and listed the replica, and when
+    the replica got the expected content: two watches, pushed to us as the operator writes.
+
+    Watching instead of polling keeps the observer's cost off the API server: a list of a
+    thousand Secrets and ServiceAccounts every 0.1 s takes a large share of two cores, which
+    would be charged to the operator and not to the floor.
+    """
+
+    def __init__(self, kube: KubeClient, content_hash: str) -> None:
+        self._accounts = FirstSeen(
+            kube,
+            "/api/v1/serviceaccounts",
+            {"fieldSelector": "metadata.name=default"},
+            {ACCOUNT_CREATED: lambda account: True, ACCOUNT_PATCHED: workload.has_replica_entry},
+        )
+        self._replicas = FirstSeen(
+            kube,
+            "/api/v1/secrets",
+            {"labelSelector": f"{CREDENTIAL_LABEL}={workload.CREDENTIAL}"},
+            {REPLICA_CURRENT: lambda secret: workload.is_current_replica(secret, content_hash)},
+        )
+        self._times = {**self._accounts.times, **self._replicas.times}
+
+    def __enter__(self) -> Self:
+        self._accounts.start()
+        self._replicas.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._accounts.stop()
+        self._replicas.stop()
+        for watcher in (self._accounts, self._replicas):
+            if watcher.error is not None:
+                raise watcher.error
+
+    def reached(self, namespace: str, *milestones: str) -> float | None:
+        """When `namespace` had reached every one of `milestones`, or None if it has not yet."""
+        times = [self._times[milestone].get(namespace) for milestone in milestones]
+        return None if None in times else max(times)  # type: ignore[type-var]
+
+    def wait(self, namespaces: Iterable[str], *milestones: str, timeout: float) -> float | None:
+        """When the last of `namespaces` reached `milestones`; None if some had not by `timeout`."""
+        deadline = time.perf_counter() + timeout
+        while True:
+            reached = [self.reached(namespace, *milestones) for namespace in namespaces]
+            if None not in reached:
+                return max(reached, default=0.0)  # type: ignore[type-var]
+            if time.perf_counter() > deadline:
+                return None
+            time.sleep(CHECK_SECONDS)
+
+
+def _converged(what: str, started: float, finished: float | None, confirmed: bool) -> float:
+    if finished is None:
+        raise TimeoutError(f"{what}: not converged after {CONVERGE_TIMEOUT_SECONDS:.0f} s")
+    if not confirmed:
+        raise AssertionError(f"{what}: the watches saw convergence but a fresh list does not")
+    return finished - started
+
+
+def measure_fan_out(kube: KubeClient, namespaces: frozenset[str]) -> float:
+    """Apply the credential; seconds until every replica is current and every ServiceAccount lists it."""
+    _, content_hash = workload.expected_content(0)
+    with Milestones(kube, content_hash) as milestones:
+        started = time.perf_counter()
+        workload.apply_credential(kube)
+        finished = milestones.wait(
+            namespaces, ACCOUNT_PATCHED, REPLICA_CURRENT, timeout=CONVERGE_TIMEOUT_SECONDS
+        )
+    confirmed = workload.replicas_current(
+        kube, namespaces, content_hash
+    ) and workload.accounts_patched(kube, namespaces)
+    return _converged("fan-out", started, finished, confirmed)
+
+
+def measure_rotation(kube: KubeClient, namespaces: frozenset[str], generation: int) -> float:
+    """Change the source password; seconds until every replica carries the new content."""
+    _, content_hash = workload.expected_content(generation)
+    with Milestones(kube, content_hash) as milestones:
+        started = time.perf_counter()
+        workload.rotate_source(kube, generation)
+        finished = milestones.wait(namespaces, REPLICA_CURRENT, timeout=CONVERGE_TIMEOUT_SECONDS)
+    confirmed = workload.replicas_current(kube, namespaces, content_hash)
+    return _converged("rotation", started, finished, confirmed)
+
+
+# -- new namespaces ---------------------------------------------------------------
 @dataclass(frozen=True)
 class LatencyFigures:
     """Per new namespace, seconds from its creation to each milestone."""
@@ -145,46 +198,23 @@ def measure_new_namespaces(
     `generation` is the source password's current generation (what replicas must carry).
     """
     _, content_hash = workload.expected_content(generation)
-    accounts = FirstSeen(
-        kube,
-        "/api/v1/serviceaccounts",
-        {"fieldSelector": "metadata.name=default"},
-        {"created": lambda account: True, "patched": workload.has_replica_entry},
-    ).start()
-    replicas = FirstSeen(
-        kube,
-        "/api/v1/secrets",
-        {"labelSelector": f"{CREDENTIAL_LABEL}={workload.CREDENTIAL}"},
-        {"current": lambda secret: workload.is_current_replica(secret, content_hash)},
-    ).start()
     created: dict[str, float] = {}
-    try:
+    with Milestones(kube, content_hash) as milestones:
         started = time.perf_counter()
         for index, name in enumerate(names):
             time.sleep(max(0.0, started + index / rate - time.perf_counter()))
             # Stamped before the request: the controller manager may answer before we do.
             created[name] = time.perf_counter()
             workload.create_namespaces(kube, [name], concurrency=1)
-
-        def done() -> bool:
-            return set(names) <= accounts.times["patched"].keys() & replicas.times["current"].keys()
-
-        deadline = time.perf_counter() + timeout
-        while not done() and time.perf_counter() < deadline:
-            time.sleep(POLL_SECONDS)
-    finally:
-        accounts.stop()
-        replicas.stop()
-    for watcher in (accounts, replicas):
-        if watcher.error is not None:
-            raise watcher.error
+        milestones.wait(names, ACCOUNT_PATCHED, REPLICA_CURRENT, timeout=timeout)
     operator, floor = [], []
     for name, at in created.items():
-        patched, current = accounts.times["patched"].get(name), replicas.times["current"].get(name)
-        if patched is not None and current is not None:
-            operator.append(max(patched, current) - at)
-        if name in accounts.times["created"]:
-            floor.append(accounts.times["created"][name] - at)
+        served = milestones.reached(name, ACCOUNT_PATCHED, REPLICA_CURRENT)
+        if served is not None:
+            operator.append(served - at)
+        account = milestones.reached(name, ACCOUNT_CREATED)
+        if account is not None:
+            floor.append(account - at)
     return LatencyFigures(rate, sorted(operator), sorted(floor), missing=len(names) - len(operator))
 
 
