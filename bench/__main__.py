@@ -15,6 +15,13 @@ from bench.run import Settings, run_benchmark
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, Path]:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
@@ -25,6 +32,13 @@ def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, Path]:
         metavar="N",
         help="namespaces per fan-out/rotation run; the largest also runs the steady-state "
         "scenarios (default: 100 1000; 5000 for platform scale)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=positive_int,
+        default=3,
+        help="floor-then-operator rounds of fan-out and rotation per size; medians are "
+        "reported (default 3)",
     )
     parser.add_argument(
         "--concurrency",
@@ -86,6 +100,7 @@ def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, Path]:
     log_dir.mkdir(parents=True, exist_ok=True)
     settings = Settings(
         sizes=tuple(args.sizes),
+        rounds=args.rounds,
         concurrency=args.concurrency,
         idle_seconds=args.idle_seconds,
         settle_seconds=args.settle_seconds,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,13 +35,20 @@ class Row:
     met: bool | None  # None: a figure without a target
 
 
-def _ratio_row(scenario: str, namespaces: int, operator: float, floor: float) -> Row:
-    ratio = operator / floor
+def _seconds(values: list[float]) -> str:
+    """The median, and the range when there are several rounds."""
+    if len(values) == 1:
+        return f"{values[0]:.2f} s"
+    return f"{statistics.median(values):.2f} s ({min(values):.2f}-{max(values):.2f})"
+
+
+def _ratio_row(scenario: str, namespaces: int, operator: list[float], floor: list[float]) -> Row:
+    ratio = statistics.median(operator) / statistics.median(floor)
     return Row(
         scenario,
         namespaces,
-        f"{operator:.2f} s",
-        f"{floor:.2f} s",
+        _seconds(operator),
+        _seconds(floor),
         f"{ratio:.2f}x",
         f"<= {MAX_RATIO_TO_FLOOR}x floor",
         ratio <= MAX_RATIO_TO_FLOOR,
@@ -97,16 +105,15 @@ def rows(run: BenchRun) -> list[Row]:
             steady.restart.writes if steady.restart else None,
         )
     )
-    first = next(record for record in run.operators if record.label.startswith(f"N={n}:"))
     table.append(
         Row(
-            "peak RSS, first operator (all work)",
+            "peak RSS, fan-out, rotation, new namespaces, idle",
             n,
-            f"{first.peak / MIB:.0f} MiB",
+            f"{steady.peak_rss_working / MIB:.0f} MiB",
             "",
             "",
             f"< {MAX_RSS_MIB} MiB",
-            first.peak < MAX_RSS_MIB * MIB,
+            steady.peak_rss_working < MAX_RSS_MIB * MIB,
         )
     )
     table.append(
@@ -219,14 +226,16 @@ def write_plot(run: BenchRun, path: Path) -> bool:
             ("rotation", size.rotation, size.floor_rotation),
         ):
             labels.append(f"{name}\nN={size.namespaces}")
-            operator.append(mine)
-            floor.append(theirs)
+            operator.append(statistics.median(mine))
+            floor.append(statistics.median(theirs))
     positions = range(len(labels))
     times.bar([p - 0.2 for p in positions], operator, 0.4, label="operator")
     times.bar([p + 0.2 for p in positions], floor, 0.4, label="floor (direct writes)")
     times.set_xticks(list(positions), labels)
     times.set_ylabel("seconds")
-    times.set_title(f"Convergence time, concurrency {run.settings.concurrency}")
+    times.set_title(
+        f"Convergence time, median of {run.settings.rounds}, concurrency {run.settings.concurrency}"
+    )
     times.legend()
 
     if run.steady is not None:

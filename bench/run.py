@@ -41,6 +41,7 @@ HARNESS_EXTRA_CONNECTIONS = 8
 @dataclass(frozen=True)
 class Settings:
     sizes: tuple[int, ...]
+    rounds: int
     concurrency: int
     idle_seconds: float
     settle_seconds: float
@@ -54,12 +55,14 @@ class Settings:
 
 @dataclass(frozen=True)
 class SizeResult:
+    """Seconds, one figure per round."""
+
     namespaces: int
     setup_seconds: float  # namespaces created and their ServiceAccounts present
-    floor_fan_out: float
-    fan_out: float
-    floor_rotation: float
-    rotation: float
+    floor_fan_out: list[float] = field(default_factory=list)
+    fan_out: list[float] = field(default_factory=list)
+    floor_rotation: list[float] = field(default_factory=list)
+    rotation: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ class SteadyResult:
     restart: RequestCount | None
     unrelated_secrets: int
     unrelated_create_seconds: float
+    peak_rss_working: (
+        int  # the most of any round's process (fan-out, rotation, new namespaces, idle)
+    )
     peak_rss_restarted: int  # fresh process over a converged cluster, no unrelated Secrets
     peak_rss_with_unrelated: int  # the same, with the unrelated Secrets present
 
@@ -137,6 +143,11 @@ class SizeRun:
             f"bench-{size}-new-{index:04d}" for index in range(settings.new_namespaces)
         ]
         self._operators_started = 0
+        # The source password's generation: what current replicas carry.
+        self.generation = 0
+        # Operators of the fan-out and rotation rounds; the last one goes on to new
+        # namespaces and the idle window.
+        self.round_records: list[OperatorRecord] = []
 
     def operator(self, label: str) -> OperatorProcess:
         self._operators_started += 1
@@ -168,21 +179,10 @@ class SizeRun:
         wait_until(
             "default ServiceAccounts", lambda: workload.default_accounts_exist(kube, namespaces)
         )
-        setup_seconds = time.perf_counter() - started
-        floor_fan_out = workload.floor_fan_out(kube, self.names, concurrency)
-        floor_rotation = workload.floor_rotation(kube, self.names, concurrency)
-
-        first = self.operator(
-            "fan-out, rotation" + (", new namespaces, idle" if steady else "")
-        ).start()
+        result = SizeResult(self.size, setup_seconds=time.perf_counter() - started)
+        self.run.sizes.append(result)
+        operator = self.measure_rounds(result, namespaces)
         try:
-            fan_out = scenarios.measure_fan_out(kube, namespaces)
-            rotation = scenarios.measure_rotation(kube, namespaces, generation=1)
-            self.run.sizes.append(
-                SizeResult(
-                    self.size, setup_seconds, floor_fan_out, fan_out, floor_rotation, rotation
-                )
-            )
             if not steady:
                 self.clean_up_external()
                 return
@@ -191,7 +191,7 @@ class SizeRun:
                 self.new_names,
                 self.settings.namespace_rate,
                 timeout=60 + len(self.new_names) / self.settings.namespace_rate,
-                generation=1,
+                generation=self.generation,
             )
             time.sleep(QUIET_SECONDS)
             idle_start = now()
@@ -199,7 +199,7 @@ class SizeRun:
             idle = self.count(idle_start)
             restart_start = now()
         finally:
-            first.stop()
+            operator.stop()
         with self.operator("restarted, converged") as restarted:
             time.sleep(self.settings.settle_seconds)
             restart = self.count(restart_start)
@@ -218,9 +218,45 @@ class SizeRun:
             restart=restart,
             unrelated_secrets=self.settings.unrelated_secrets,
             unrelated_create_seconds=unrelated_seconds,
+            peak_rss_working=max(record.peak for record in self.round_records),
             peak_rss_restarted=restarted.record.peak,
             peak_rss_with_unrelated=loaded.record.peak,
         )
+
+    def measure_rounds(self, result: SizeResult, namespaces: frozenset[str]) -> OperatorProcess:
+        """Floor, then operator, `rounds` times; returns the last round's operator, still running.
+
+        Between rounds the credential is deleted, the operator cleans up and exits, and the
+        floor's objects are reset, so every round starts from the same cluster.
+        """
+        operator = self.measure_round(result, namespaces, 1)
+        for round_number in range(2, self.settings.rounds + 1):
+            try:
+                workload.delete_credential(self.kube)
+                wait_until("the operator's clean-up", lambda: workload.cleaned_up(self.kube))
+            finally:
+                operator.stop()
+            workload.reset_floor(self.kube, self.names, self.settings.concurrency)
+            operator = self.measure_round(result, namespaces, round_number)
+        return operator
+
+    def measure_round(
+        self, result: SizeResult, namespaces: frozenset[str], round_number: int
+    ) -> OperatorProcess:
+        """The floor alone, then a new operator process: fan-out and rotation of each."""
+        kube, concurrency = self.kube, self.settings.concurrency
+        result.floor_fan_out.append(workload.floor_fan_out(kube, self.names, concurrency))
+        result.floor_rotation.append(workload.floor_rotation(kube, self.names, concurrency))
+        operator = self.operator(f"round {round_number}").start()
+        self.round_records.append(operator.record)
+        try:
+            result.fan_out.append(scenarios.measure_fan_out(kube, namespaces, self.generation))
+            self.generation += 1
+            result.rotation.append(scenarios.measure_rotation(kube, namespaces, self.generation))
+        except BaseException:
+            operator.stop()
+            raise
+        return operator
 
     def clean_up_external(self) -> None:
         """On someone else's cluster, remove what the run made; needs the operator running (finalizer)."""

@@ -153,9 +153,9 @@ def _converged(what: str, started: float, finished: float | None, confirmed: boo
     return finished - started
 
 
-def measure_fan_out(kube: KubeClient, namespaces: frozenset[str]) -> float:
+def measure_fan_out(kube: KubeClient, namespaces: frozenset[str], generation: int) -> float:
     """Apply the credential; seconds until every replica is current and every ServiceAccount lists it."""
-    _, content_hash = workload.expected_content(0)
+    _, content_hash = workload.expected_content(generation)
     with Milestones(kube, content_hash) as milestones:
         started = time.perf_counter()
         workload.apply_credential(kube)

@@ -27,14 +27,20 @@ __all__ = [
     "REPLICA_NAME",
     "accounts_patched",
     "apply_credential",
+    "cleaned_up",
     "create_namespaces",
     "create_source",
+    "credential_exists",
+    "default_accounts_exist",
+    "delete_credential",
+    "delete_source",
     "expected_content",
     "floor_fan_out",
     "floor_rotation",
     "has_replica_entry",
     "is_current_replica",
     "replicas_current",
+    "reset_floor",
     "rotate_source",
 ]
 
@@ -132,6 +138,13 @@ def default_accounts_exist(kube: KubeClient, namespaces: frozenset[str]) -> bool
 
 
 # -- what "done" means -----------------------------------------------------------
+def cleaned_up(kube: KubeClient) -> bool:
+    """No replica and no ServiceAccount entry is left of the credential."""
+    secrets = list_all(kube, "/api/v1/secrets", labelSelector=f"{CREDENTIAL_LABEL}={CREDENTIAL}")
+    accounts = list_all(kube, "/api/v1/serviceaccounts", fieldSelector="metadata.name=default")
+    return not secrets and not any(has_replica_entry(account) for account in accounts)
+
+
 def is_current_replica(secret: JsonObject, content_hash: str) -> bool:
     meta = secret["metadata"]
     return (
@@ -181,6 +194,21 @@ def floor_fan_out(kube: KubeClient, namespaces: Iterable[str], concurrency: int)
         merge_patch(kube, f"/api/v1/namespaces/{namespace}/serviceaccounts/default", account_patch)
 
     return run_concurrently(write, namespaces, concurrency)
+
+
+def reset_floor(kube: KubeClient, namespaces: Iterable[str], concurrency: int) -> None:
+    """Undo the floor's writes (untimed) so that its fan-out can be timed again."""
+
+    def undo(namespace: str) -> None:
+        kube.request("DELETE", f"/api/v1/namespaces/{namespace}/secrets/{FLOOR_SECRET_NAME}")
+        # The operator's clean-up left only the floor's entry.
+        merge_patch(
+            kube,
+            f"/api/v1/namespaces/{namespace}/serviceaccounts/default",
+            {"imagePullSecrets": None},
+        )
+
+    run_concurrently(undo, namespaces, concurrency)
 
 
 def floor_rotation(kube: KubeClient, namespaces: Iterable[str], concurrency: int) -> float:
