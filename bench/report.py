@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.run import BenchRun
+from bench.run import BenchRun, SizeResult
 from bench.scenarios import percentile
 
 __all__ = ["Row", "rows", "table", "write_json", "write_plot"]
@@ -55,6 +55,26 @@ def _ratio_row(scenario: str, namespaces: int, operator: list[float], floor: lis
     )
 
 
+def _round_writes_row(size: SizeResult) -> Row:
+    """The operator's writes in a round against the floor's: a create, a patch and an update per namespace."""
+    floor = 3 * size.namespaces
+    counts = [requests.writes for requests in size.operator_requests if requests is not None]
+    if not counts:
+        return Row(
+            "writes per round", size.namespaces, "n/a (no audit log)", str(floor), "", "", None
+        )
+    most = max(counts)
+    return Row(
+        "writes per round (most)",
+        size.namespaces,
+        str(most),
+        str(floor),
+        f"{most - floor:+d}",
+        "",
+        None,
+    )
+
+
 def _writes_row(scenario: str, namespaces: int, writes: int | None) -> Row:
     if writes is None:
         return Row(scenario, namespaces, "n/a (no audit log)", "", "", "0 writes", None)
@@ -67,6 +87,7 @@ def rows(run: BenchRun) -> list[Row]:
     for size in run.sizes:
         table.append(_ratio_row("fan-out", size.namespaces, size.fan_out, size.floor_fan_out))
         table.append(_ratio_row("rotation", size.namespaces, size.rotation, size.floor_rotation))
+        table.append(_round_writes_row(size))
     steady = run.steady
     if steady is None:
         return table

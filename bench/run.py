@@ -34,6 +34,8 @@ __all__ = ["BenchRun", "Settings", "SizeResult", "SteadyResult", "machine_facts"
 
 # Status flushes and Events of the last scenario settle before the idle window opens.
 QUIET_SECONDS = 5.0
+# Long enough for the debounced status write after a round's last namespace.
+STATUS_SETTLE_SECONDS = 2.0
 # Connections the harness keeps: one per concurrent writer, plus its watches and polls.
 HARNESS_EXTRA_CONNECTIONS = 8
 
@@ -63,6 +65,8 @@ class SizeResult:
     fan_out: list[float] = field(default_factory=list)
     floor_rotation: list[float] = field(default_factory=list)
     rotation: list[float] = field(default_factory=list)
+    # What each round's operator asked of the API server (None without an audit log).
+    operator_requests: list[RequestCount | None] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -247,12 +251,15 @@ class SizeRun:
         kube, concurrency = self.kube, self.settings.concurrency
         result.floor_fan_out.append(workload.floor_fan_out(kube, self.names, concurrency))
         result.floor_rotation.append(workload.floor_rotation(kube, self.names, concurrency))
+        round_start = now()
         operator = self.operator(f"round {round_number}").start()
         self.round_records.append(operator.record)
         try:
             result.fan_out.append(scenarios.measure_fan_out(kube, namespaces, self.generation))
             self.generation += 1
             result.rotation.append(scenarios.measure_rotation(kube, namespaces, self.generation))
+            time.sleep(STATUS_SETTLE_SECONDS)
+            result.operator_requests.append(self.count(round_start))
         except BaseException:
             operator.stop()
             raise

@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = (
     "fan-out",
     "rotation",
+    "writes per round",
     "new namespace",
     "idle writes",
     "restart writes",
