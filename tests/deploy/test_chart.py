@@ -10,6 +10,7 @@ from manifests import (
     CHART,
     CRD_FILE,
     DEPLOY,
+    REPO,
     Manifest,
     by_identity,
     only,
@@ -37,7 +38,10 @@ def test_lint_is_clean(helm_bin: Path):
 
 
 def test_the_chart_crd_is_the_canonical_crd():
-    assert (CHART / "crds" / CRD_FILE.name).read_bytes() == CRD_FILE.read_bytes()
+    chart_crd = CHART / "crds" / CRD_FILE.name
+    assert chart_crd.read_bytes() == CRD_FILE.read_bytes(), (
+        f"copy {CRD_FILE.relative_to(REPO)} to {chart_crd.relative_to(REPO)} (Helm reads CRDs only there)"
+    )
     assert sorted(path.name for path in (CHART / "crds").iterdir()) == [CRD_FILE.name]
 
 
