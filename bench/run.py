@@ -249,8 +249,16 @@ class SizeRun:
     ) -> OperatorProcess:
         """The floor alone, then a new operator process: fan-out and rotation of each."""
         kube, concurrency = self.kube, self.settings.concurrency
-        result.floor_fan_out.append(workload.floor_fan_out(kube, self.names, concurrency))
-        result.floor_rotation.append(workload.floor_rotation(kube, self.names, concurrency))
+        result.floor_fan_out.append(
+            scenarios.measure_floor(
+                kube, lambda: workload.floor_fan_out(kube, self.names, concurrency)
+            )
+        )
+        result.floor_rotation.append(
+            scenarios.measure_floor(
+                kube, lambda: workload.floor_rotation(kube, self.names, concurrency)
+            )
+        )
         round_start = now()
         operator = self.operator(f"round {round_number}").start()
         self.round_records.append(operator.record)

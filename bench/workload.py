@@ -142,7 +142,8 @@ def cleaned_up(kube: KubeClient) -> bool:
     """No replica and no ServiceAccount entry is left of the credential."""
     secrets = list_all(kube, "/api/v1/secrets", labelSelector=f"{CREDENTIAL_LABEL}={CREDENTIAL}")
     accounts = list_all(kube, "/api/v1/serviceaccounts", fieldSelector="metadata.name=default")
-    return not secrets and not any(has_replica_entry(account) for account in accounts)
+    replicas = [secret for secret in secrets if secret["metadata"]["name"] == REPLICA_NAME]
+    return not replicas and not any(has_replica_entry(account) for account in accounts)
 
 
 def is_current_replica(secret: JsonObject, content_hash: str) -> bool:
@@ -174,12 +175,14 @@ def accounts_patched(kube: KubeClient, namespaces: frozenset[str]) -> bool:
 # -- the floor: exactly the writes the scenario needs, nothing else ---------------
 def _floor_secret(generation: int) -> JsonObject:
     docker_config, content_hash = expected_content(generation)
-    # As large as a replica (labels, annotation, data) but unknown to the operator.
+    # As large as a replica and seen by the same label-selected watch, so observing the
+    # floor costs what observing the operator does; without the managed-by label the
+    # operator never takes it for a replica.
     return secret_body(
         FLOOR_SECRET_NAME,
         {DOCKER_CONFIG_KEY: docker_config},
         DOCKER_CONFIG_TYPE,
-        labels={"bench.regcred.dev/floor": "yes"},
+        labels={CREDENTIAL_LABEL: CREDENTIAL},
         annotations={CONTENT_HASH_ANNOTATION: content_hash},
     )
 
