@@ -72,6 +72,10 @@ def add_operator_commands(commands: SubParsers) -> None:
         help="act only while holding a coordination.k8s.io Lease (run two replicas with this)",
     )
     run.add_argument("--lease-name", default="regcred-operator", help="the leader election Lease's name")
+    run.add_argument(
+        "--lease-duration", type=float, default=15.0, metavar="S",
+        help="seconds a standby waits for a silent leader before taking over (default 15)",
+    )
     run.set_defaults(handler=run_operator_command)
 
     demo = commands.add_parser(
@@ -88,7 +92,7 @@ def run_operator_command(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from regcred.config import OperatorConfig, settings_from_env
-    from regcred.handlers.runner import run_operator
+    from regcred.handlers.runner import LeaderElection, run_operator
 
     configure_logging(args.verbose, args.log_format)
     overrides = {
@@ -105,9 +109,15 @@ def run_operator_command(args: argparse.Namespace) -> int:
     except ValidationError as error:
         print(f"regcred: invalid settings: {error}", file=sys.stderr)
         return 2
-    health = f"http://{args.health_address}/healthz" if args.health_address else None
-    run_operator(config, kubeconfig=args.kubeconfig, context=args.context, liveness_endpoint=health)
-    return 0
+    election = LeaderElection(args.lease_name, args.lease_duration) if args.leader_elect else None
+    return run_operator(
+        config,
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        health_address=args.health_address or None,
+        metrics_address=args.metrics_address or None,
+        leader_election=election,
+    )
 
 
 def run_demo_command(args: argparse.Namespace) -> int:

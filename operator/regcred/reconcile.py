@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from regcred.config import OperatorConfig
 from regcred.errors import ConflictError, InvalidSpecError, KubeError, UnavailableError
 from regcred.kube.client import JsonObject, KubeClient
-from regcred.kube.informer import Informer, by_name, by_namespace_and_name
+from regcred.kube.informer import WATCH_SECONDS, Informer, by_name, by_namespace_and_name
 from regcred.kube.resources import (
     CREDENTIALS_PATH,
     MANAGED_SECRETS_SELECTOR,
@@ -43,6 +43,7 @@ from regcred.kube.resources import (
     service_account_state,
     source_secret,
 )
+from regcred.metrics import Metrics
 from regcred.models import RegistryCredentialStatus
 from regcred.planning.conditions import READY, SOURCE_VALID, build_status
 from regcred.planning.plan import (
@@ -81,6 +82,14 @@ class ReconcileStats:
     status_writes: int = 0
 
 
+_WRITE_LABELS = {
+    SecretCreate: ("secrets", "create"),
+    SecretReplace: ("secrets", "update"),
+    SecretDelete: ("secrets", "delete"),
+    ServiceAccountEdit: ("serviceaccounts", "patch"),
+}
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -88,9 +97,10 @@ def _now() -> str:
 class Controller:
     """Keeps every RegistryCredential's replicas and ServiceAccount entries in the wanted state."""
 
-    def __init__(self, client: KubeClient, config: OperatorConfig) -> None:
+    def __init__(self, client: KubeClient, config: OperatorConfig, metrics: Metrics | None = None) -> None:
         self.client = client
         self.config = config
+        self.metrics = metrics or Metrics()
         self.stats = ReconcileStats()
         self.queue = WorkQueue()
         self._stop = threading.Event()
@@ -129,6 +139,7 @@ class Controller:
             )
             for namespace in sorted(config.source_namespaces)
         ]
+        self.metrics.managed_secrets.set_function(lambda: len(self.replicas))
 
     # -- lifecycle -------------------------------------------------------------
     @property
@@ -160,6 +171,24 @@ class Controller:
 
     def caches_synced(self) -> bool:
         return all(informer.synced.is_set() for informer in self.informers)
+
+    def health(self) -> tuple[bool, str]:
+        """Liveness: every watch thread alive and heard from recently, every worker alive."""
+        silent_limit = WATCH_SECONDS + 90  # a watch ends and resumes at least this often
+        now = time.monotonic()
+        for informer in self.informers:
+            if not informer.alive():
+                return False, f"the {informer.name} watch thread died"
+            if now - informer.last_heard > silent_limit:
+                return False, f"the {informer.name} watch has been silent for {now - informer.last_heard:.0f}s"
+        if not all(worker.is_alive() for worker in self._workers):
+            return False, "a reconcile worker died"
+        return True, "ok"
+
+    def readiness(self) -> tuple[bool, str]:
+        if not self.caches_synced():
+            return False, "caches are filling"
+        return True, "ok"
 
     # -- triggers --------------------------------------------------------------
     def credential_changed(self, body: JsonObject) -> None:
@@ -208,16 +237,23 @@ class Controller:
             key = self.queue.get()
             if key is None:
                 return
+            kind = key[0]  # type: ignore[index]
+            started = time.perf_counter()
+            result = "success"
             try:
                 self._process(key)
                 self._attempts.pop(key, None)
             except KubeError as error:
+                result = "error"
                 self._retry(key, error)
             except Exception:
+                result = "error"
                 log.exception("reconcile %s failed unexpectedly", key)
                 self._retry(key, None)
             finally:
                 self.queue.done(key)
+                self.metrics.reconciles.labels(kind=kind, result=result).inc()
+                self.metrics.reconcile_seconds.labels(kind=kind).observe(time.perf_counter() - started)
 
     def _retry(self, key: Hashable, error: KubeError | None) -> None:
         attempt = self._attempts.get(key, 0) + 1
@@ -342,6 +378,7 @@ class Controller:
     def _apply(self, plan: NamespacePlan) -> None:
         for write in plan.writes:
             self.stats.writes += 1
+            self.metrics.writes.labels(*_WRITE_LABELS[type(write)]).inc()
             try:
                 result = apply_write(self.client, write)
             except ConflictError:
@@ -452,6 +489,7 @@ class Controller:
         if record is None or record.deleting:
             return
         status = self.status_for(record)
+        self._export_status(credential, status)
         previous = record.status
         if previous is not None and previous.model_dump() == status.model_dump():
             return
@@ -460,6 +498,19 @@ class Controller:
         self.stats.status_writes += 1
         self.credentials.observe(result)
         self._announce_transitions(result, previous, status)
+
+    def _export_status(self, credential: str, status: RegistryCredentialStatus) -> None:
+        with self._lock:
+            kinds = [outcome.kind for outcome in self._outcomes.get(credential, {}).values()]
+        self.metrics.set_namespace_counts(credential, {
+            "matched": status.matched_namespaces,
+            "synced": status.synced_namespaces,
+            # Uncapped, unlike the lists in status.
+            "failed": kinds.count(OutcomeKind.FAILED),
+            "conflicted": kinds.count(OutcomeKind.CONFLICT),
+        })
+        if any(c.type == READY and c.status == "True" for c in status.conditions):
+            self.metrics.last_sync.labels(credential=credential).set(time.time())
 
     def status_for(self, record: CredentialRecord) -> RegistryCredentialStatus:
         """The status the credential should carry now."""
@@ -519,6 +570,7 @@ class Controller:
             with self._lock:
                 self._outcomes.pop(record.name, None)
             self._content.pop(record.name, None)
+            self.metrics.forget_credential(record.name)
         return failures
 
     def _cleanup_namespaces(self, record: CredentialRecord, secret_name: str) -> set[str]:

@@ -98,6 +98,7 @@ class OperatorHandle:
         self.thread: OperatorThread | None = None
 
     def start(self, config: OperatorConfig | None = None) -> None:
+        assert self.thread is None, "the operator is already running"
         self.thread = OperatorThread(config or self.config, kubeconfig=self.kubeconfig).start()
 
     def stop(self) -> None:

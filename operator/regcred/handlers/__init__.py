@@ -15,6 +15,7 @@ import kopf
 
 from regcred.config import OperatorConfig, config_from_env
 from regcred.kube.client import KubeClient, connection_params, load_api_client
+from regcred.metrics import Metrics
 from regcred.models import API_GROUP, API_VERSION, PLURAL
 from regcred.reconcile import Controller
 
@@ -48,8 +49,12 @@ def start_controller(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
     settings.watching.client_timeout = 330
     settings.watching.inactivity_timeout = 360
     config: OperatorConfig = memo.get("config") or config_from_env()
-    client = KubeClient(load_api_client(memo.get("kubeconfig"), memo.get("context")))
-    controller = Controller(client, config)
+    metrics: Metrics = memo.get("metrics") or Metrics()
+    client = KubeClient(
+        load_api_client(memo.get("kubeconfig"), memo.get("context")),
+        on_error=lambda verb: metrics.api_errors.labels(verb=verb).inc(),
+    )
+    controller = Controller(client, config, metrics)
     controller.start()
     memo["controller"] = controller
 

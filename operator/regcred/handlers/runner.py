@@ -4,22 +4,61 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import socket
 import threading
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
+import prometheus_client
 
 import regcred.handlers  # noqa: F401 - registers the handlers with kopf's default registry
 from regcred.config import OperatorConfig
+from regcred.health import HealthServer, parse_address
+from regcred.kube.client import KubeClient, load_api_client
+from regcred.kube.lease import LeaderElector, LeaseTiming
+from regcred.metrics import Metrics
 from regcred.reconcile import Controller
 
-__all__ = ["OperatorThread", "run_operator"]
+__all__ = ["LeaderElection", "OperatorThread", "run_operator"]
 
 log = logging.getLogger(__name__)
 
 
-def _memo(config: OperatorConfig, kubeconfig: str | None, context: str | None) -> kopf.Memo:
-    return kopf.Memo(config=config, kubeconfig=kubeconfig, context=context)
+def _memo(
+    config: OperatorConfig, kubeconfig: str | None, context: str | None, metrics: Metrics | None = None
+) -> kopf.Memo:
+    return kopf.Memo(config=config, kubeconfig=kubeconfig, context=context, metrics=metrics or Metrics())
+
+
+@dataclass(frozen=True)
+class LeaderElection:
+    """Settings for running as one of several replicas; only the Lease holder acts."""
+
+    lease_name: str = "regcred-operator"
+    lease_duration: float = 15.0
+
+    def timing(self) -> LeaseTiming:
+        # client-go's proportions: renew within 2/3 of the lease, retry 7-8 times per lease.
+        return LeaseTiming(
+            lease_duration=self.lease_duration,
+            renew_deadline=self.lease_duration * 2 / 3,
+            retry_period=self.lease_duration / 7.5,
+        )
+
+
+def _identity() -> str:
+    # Pod name (the hostname in Kubernetes) plus something unique per process start.
+    return f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
+
+
+def _stop_on_lost_lease(lease_lost: threading.Event) -> None:
+    """Stop kopf the way a kubelet would; a stop flag would leave kopf's waiter thread behind."""
+    lease_lost.set()
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def run_operator(
@@ -27,15 +66,64 @@ def run_operator(
     *,
     kubeconfig: str | None = None,
     context: str | None = None,
-    liveness_endpoint: str | None = None,
-) -> None:
-    """Run until SIGINT/SIGTERM. Standalone: exactly-one-leader election is not kopf peering's job."""
-    kopf.run(
-        clusterwide=True,
-        standalone=True,
-        liveness_endpoint=liveness_endpoint,
-        memo=_memo(config, kubeconfig, context),
-    )
+    health_address: str | None = None,
+    metrics_address: str | None = None,
+    leader_election: LeaderElection | None = None,
+) -> int:
+    """Run until SIGINT/SIGTERM (exit 0) or until the leader Lease is lost (exit 1).
+
+    kopf runs standalone: kopf's peering pauses operators but is no leader
+    election, so with `leader_election` kopf starts only once the Lease is ours.
+    """
+    memo = _memo(config, kubeconfig, context)
+    metrics: Metrics = memo["metrics"]
+    lease_lost = threading.Event()
+    elector: LeaderElector | None = None
+
+    def liveness() -> tuple[bool, str]:
+        if "controller" in memo:
+            return memo["controller"].health()
+        if elector is not None:
+            return elector.alive(), "standing by for the leader Lease"
+        return True, "starting"
+
+    def readiness() -> tuple[bool, str]:
+        if "controller" in memo:
+            return memo["controller"].readiness()
+        # A standby is ready: it can take over, and rollouts must not wait for the leader to die.
+        return elector is not None, "standing by" if elector is not None else "starting"
+
+    servers = []
+    if health_address:
+        servers.append(HealthServer(health_address, {"/healthz": liveness, "/readyz": readiness}).start())
+    if metrics_address:
+        host, port = parse_address(metrics_address)
+        prometheus_client.start_http_server(port, addr=host, registry=metrics.registry)
+
+    try:
+        if leader_election is not None:
+            client = KubeClient(load_api_client(kubeconfig, context))
+            elector = LeaderElector(
+                client,
+                config.operator_namespace,
+                leader_election.lease_name,
+                _identity(),
+                leader_election.timing(),
+                on_stopped_leading=lambda: _stop_on_lost_lease(lease_lost),
+            )
+            elector.start()
+            log.info("waiting for the leader Lease %s/%s", config.operator_namespace, leader_election.lease_name)
+            while not elector.leading.wait(1.0):
+                pass
+        metrics.leader.set(1)
+        kopf.run(clusterwide=True, standalone=True, memo=memo)
+    finally:
+        metrics.leader.set(0)
+        if elector is not None:
+            elector.stop(release=not lease_lost.is_set())
+        for server in servers:
+            server.stop()
+    return 1 if lease_lost.is_set() else 0
 
 
 class OperatorThread:

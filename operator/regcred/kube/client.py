@@ -88,8 +88,17 @@ def translate(status: int, body: bytes | str | None, what: str) -> KubeError:
 class KubeClient:
     """JSON requests against one API server."""
 
-    def __init__(self, api_client: k8s_client.ApiClient) -> None:
+    def __init__(
+        self, api_client: k8s_client.ApiClient, on_error: Callable[[str], None] | None = None
+    ) -> None:
         self.api_client = api_client
+        # Told the HTTP verb of every failed request (for metrics).
+        self._on_error = on_error
+
+    def _failed(self, method: str, error: KubeError) -> KubeError:
+        if self._on_error is not None:
+            self._on_error(method)
+        return error
 
     def _send(
         self,
@@ -115,9 +124,9 @@ class KubeClient:
         try:
             return self.api_client.call_api(*request, _request_timeout=timeout)
         except ApiException as error:
-            raise translate(error.status or 0, error.body, f"{method} {path}") from None
+            raise self._failed(method, translate(error.status or 0, error.body, f"{method} {path}")) from None
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise UnavailableError(f"{method} {path}: {type(error).__name__}") from None
+            raise self._failed(method, UnavailableError(f"{method} {path}: {type(error).__name__}")) from None
 
     def request(
         self,
@@ -136,9 +145,9 @@ class KubeClient:
         try:
             data = response.read()
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise UnavailableError(f"{method} {path}: {type(error).__name__}") from None
+            raise self._failed(method, UnavailableError(f"{method} {path}: {type(error).__name__}")) from None
         if not 200 <= response.status < 300:
-            raise translate(response.status, data, f"{method} {path}")
+            raise self._failed(method, translate(response.status, data, f"{method} {path}"))
         return json.loads(data) if data else {}
 
     def watch(

@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 from regcred.errors import GoneError, KubeError
 from regcred.kube.client import JsonObject, KubeClient
 
-__all__ = ["Informer", "by_name", "by_namespace_and_name"]
+__all__ = ["WATCH_SECONDS", "Informer", "by_name", "by_namespace_and_name"]
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,9 @@ class Informer(Generic[K, V]):
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"informer {self.name}", daemon=True)
         self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self) -> None:
         self._stop.set()
