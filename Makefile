@@ -34,7 +34,8 @@ soak: $(INSTALLED)
 		REGCRED_SOAK_SEED=$(SEED) $(BIN)/pytest -m soak -s tests/reliability
 
 demo: $(INSTALLED)
-	$(BIN)/regcred cluster up
+	$(BIN)/regcred cluster build
+	$(BIN)/regcred demo
 
 bench: $(BENCH_INSTALLED)
 	$(if $(BENCH_KUBECONFIG),,$(BIN)/regcred cluster build)
