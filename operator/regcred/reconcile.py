@@ -90,6 +90,12 @@ _WRITE_LABELS = {
 }
 
 
+def _log_fields(key: Hashable) -> dict[str, str]:
+    """The credential and namespace of a work item, as structured log fields."""
+    _, credential, *rest = key  # type: ignore[misc]
+    return {"credential": credential, **({"namespace": rest[0]} if rest else {})}
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -248,7 +254,7 @@ class Controller:
                 self._retry(key, error)
             except Exception:
                 result = "error"
-                log.exception("reconcile %s failed unexpectedly", key)
+                log.exception("reconcile %s failed unexpectedly", key, extra=_log_fields(key))
                 self._retry(key, None)
             finally:
                 self.queue.done(key)
@@ -260,7 +266,9 @@ class Controller:
         self._attempts[key] = attempt
         delay = min(MAX_RETRY_DELAY, 0.5 * 2 ** min(attempt, 8)) * (1 + random.random() / 4)
         if error is not None:
-            log.warning("reconcile %s: %s; retry %d in %.1fs", key, error, attempt, delay)
+            log.warning(
+                "reconcile %s: %s; retry %d in %.1fs", key, error, attempt, delay, extra=_log_fields(key)
+            )
         self.queue.add(key, delay=delay)
 
     def _process(self, key: Hashable) -> None:
@@ -367,7 +375,7 @@ class Controller:
         for _ in range(MAX_REPLANS):
             plan = plan_namespace(view, intent)
             try:
-                self._apply(plan)
+                self._apply(plan, record.name)
                 return plan.outcome
             except ConflictError as conflict:
                 self.stats.conflicts += 1
@@ -375,7 +383,7 @@ class Controller:
                 view = self._refresh_view(record, intent, view)
         raise ConflictError(f"namespace {namespace}: objects kept changing while being written")
 
-    def _apply(self, plan: NamespacePlan) -> None:
+    def _apply(self, plan: NamespacePlan, credential: str) -> None:
         for write in plan.writes:
             self.stats.writes += 1
             self.metrics.writes.labels(*_WRITE_LABELS[type(write)]).inc()
@@ -395,6 +403,11 @@ class Controller:
                 case ServiceAccountEdit():
                     assert result is not None
                     self.service_accounts.observe(result)
+            resource, verb = _WRITE_LABELS[type(write)]
+            log.info(
+                "%s %s %s/%s", verb, resource, write.namespace, write.name,
+                extra={"credential": credential, "namespace": write.namespace},
+            )
 
     def _learn_existing(self, namespace: str, name: str) -> None:
         """A create hit an existing Secret: find out whose it is."""
@@ -542,6 +555,10 @@ class Controller:
         for condition in current.conditions:
             if before.get(condition.type) == condition.status:
                 continue
+            log.info(
+                "%s is now %s: %s", condition.type, condition.status, condition.message,
+                extra={"credential": body["metadata"]["name"], "reason": condition.reason},
+            )
             if condition.type == READY and condition.status == "True":
                 post_event(self.client, body, "Normal", condition.reason, condition.message)
             elif condition.type in (READY, SOURCE_VALID) and condition.status == "False":
@@ -596,7 +613,7 @@ class Controller:
         )
         for _ in range(MAX_REPLANS):
             try:
-                self._apply(plan_namespace(view, intent))
+                self._apply(plan_namespace(view, intent), record.name)
                 return
             except ConflictError:
                 view = self._refresh_view(record, intent, view)
