@@ -28,6 +28,8 @@ class OperatorConfig(BaseModel):
     resync_seconds: float = Field(default=300.0, gt=0)
     # How long a status flush waits for more namespace results before writing.
     status_debounce_seconds: float = Field(default=0.5, ge=0)
+    # Each watch request's length; liveness fails once a watch is silent for much longer.
+    watch_seconds: float = Field(default=300.0, ge=1, le=3600)
 
     @model_validator(mode="after")
     def _default_sources(self) -> OperatorConfig:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from regcred.config import OperatorConfig
 from regcred.errors import ConflictError, InvalidSpecError, KubeError, UnavailableError
 from regcred.kube.client import JsonObject, KubeClient
-from regcred.kube.informer import WATCH_SECONDS, Informer, by_name, by_namespace_and_name
+from regcred.kube.informer import Informer, by_name, by_namespace_and_name
 from regcred.kube.resources import (
     CREDENTIALS_PATH,
     MANAGED_SECRETS_SELECTOR,
@@ -122,26 +122,27 @@ class Controller:
 
         self.credentials: Informer[str, CredentialRecord] = Informer(
             client, CREDENTIALS_PATH, key=by_name, project=credential_record,
-            on_change=self._credential_changed, name="registrycredentials",
+            on_change=self._credential_changed, name="registrycredentials", watch_seconds=config.watch_seconds,
         )
         self.namespaces: Informer[str, NamespaceInfo] = Informer(
             client, NAMESPACES_PATH, key=by_name, project=namespace_info,
-            on_change=self._namespace_changed, name="namespaces",
+            on_change=self._namespace_changed, name="namespaces", watch_seconds=config.watch_seconds,
         )
         self.service_accounts = Informer(
             client, SERVICE_ACCOUNTS_PATH, key=by_namespace_and_name, project=service_account_state,
             on_change=self._namespaced_object_changed, group_by=lambda key: key[0],
-            name="serviceaccounts",
+            name="serviceaccounts", watch_seconds=config.watch_seconds,
         )
         self.replicas = Informer(
             client, secrets_path(), key=by_namespace_and_name, project=secret_state,
             on_change=self._namespaced_object_changed, label_selector=MANAGED_SECRETS_SELECTOR,
-            group_by=lambda key: key[0], name="replica secrets",
+            group_by=lambda key: key[0], name="replica secrets", watch_seconds=config.watch_seconds,
         )
         self.sources = [
             Informer(
                 client, secrets_path(namespace), key=by_namespace_and_name, project=source_secret,
                 on_change=self._source_changed, name=f"source secrets in {namespace}",
+                watch_seconds=config.watch_seconds,
             )
             for namespace in sorted(config.source_namespaces)
         ]
@@ -180,12 +181,11 @@ class Controller:
 
     def health(self) -> tuple[bool, str]:
         """Liveness: every watch thread alive and heard from recently, every worker alive."""
-        silent_limit = WATCH_SECONDS + 90  # a watch ends and resumes at least this often
         now = time.monotonic()
         for informer in self.informers:
             if not informer.alive():
                 return False, f"the {informer.name} watch thread died"
-            if now - informer.last_heard > silent_limit:
+            if now - informer.last_heard > informer.silence_limit:
                 return False, f"the {informer.name} watch has been silent for {now - informer.last_heard:.0f}s"
         if not all(worker.is_alive() for worker in self._workers):
             return False, "a reconcile worker died"

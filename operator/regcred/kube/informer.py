@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 from regcred.errors import GoneError, KubeError
 from regcred.kube.client import JsonObject, KubeClient
 
-__all__ = ["WATCH_SECONDS", "Informer", "by_name", "by_namespace_and_name"]
+__all__ = ["Informer", "by_name", "by_namespace_and_name"]
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,6 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 LIST_PAGE_SIZE = 500
-WATCH_SECONDS = 300  # the server ends each watch after this; we resume from the last version
 MAX_BACKOFF_SECONDS = 30.0
 
 # (key, old value or None, new value or None)
@@ -48,8 +47,11 @@ class Informer(Generic[K, V]):
         label_selector: str | None = None,
         group_by: Callable[[K], str] | None = None,
         name: str | None = None,
+        watch_seconds: float,
     ) -> None:
         self._client = client
+        # The server ends each watch after this; we resume from the last version seen.
+        self.watch_seconds = watch_seconds
         self._path = path
         self._key = key
         self._project = project
@@ -111,6 +113,17 @@ class Informer(Generic[K, V]):
 
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def _read_grace(self) -> float:
+        """How long past the watch's own end the server may still be heard from."""
+        return min(30.0, self.watch_seconds)
+
+    @property
+    def silence_limit(self) -> float:
+        """Silent longer than this, the watch is stuck: a healthy one hears an event,
+        a bookmark or its own end within watch_seconds, and relists after a read timeout."""
+        return self.watch_seconds + 3 * self._read_grace
 
     def stop(self) -> None:
         self._stop.set()
@@ -185,10 +198,10 @@ class Informer(Generic[K, V]):
             "labelSelector": self._label_selector,
             "resourceVersion": version,
             "allowWatchBookmarks": "true",
-            "timeoutSeconds": WATCH_SECONDS,
+            "timeoutSeconds": max(1, round(self.watch_seconds)),
         }
         events = self._client.watch(
-            self._path, query, read_timeout=WATCH_SECONDS + 30, on_open=self._watch_opened
+            self._path, query, read_timeout=self.watch_seconds + self._read_grace, on_open=self._watch_opened
         )
         for event in events:
             if self._stop.is_set():
@@ -203,6 +216,7 @@ class Informer(Generic[K, V]):
                 self._apply(self._key(obj), None)
             else:
                 self._apply(self._key(obj), self._project(obj))
+        self.last_heard = time.monotonic()  # the server ended the watch on time: alive
         return version
 
     def _run(self) -> None:
