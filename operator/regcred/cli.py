@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from regcred.logs import configure_logging
+from regcred.options import add_connection_arguments, add_namespace_arguments, config_from_args
 
 __all__ = ["build_parser", "main"]
 
@@ -41,21 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 def add_operator_commands(commands: SubParsers) -> None:
     """Register ``regcred run`` and ``regcred demo``."""
     run = commands.add_parser("run", help="run the operator against a cluster")
-    run.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
-    run.add_argument("--context", metavar="NAME", help="kubeconfig context")
-    run.add_argument(
-        "--operator-namespace", metavar="NS",
-        help="the operator's namespace, default for source Secret references "
-        "(default: $POD_NAMESPACE, the in-cluster namespace, else regcred-system)",
-    )
-    run.add_argument(
-        "--source-namespace", action="append", metavar="NS", dest="source_namespaces",
-        help="a namespace source Secrets may be read from (repeat; default: the operator namespace)",
-    )
-    run.add_argument(
-        "--exclude-namespace", action="append", metavar="NS", dest="excluded_namespaces",
-        help="a namespace never to replicate into (repeat; default: kube-system, kube-public, kube-node-lease)",
-    )
+    add_connection_arguments(run)
+    add_namespace_arguments(run)
     run.add_argument("--concurrency", type=int, metavar="N", help="parallel API writes (default 16)")
     run.add_argument("--resync-seconds", type=float, metavar="S", help="full resync period (default 300)")
     run.add_argument("--log-format", choices=("text", "json"), default="text")
@@ -91,21 +79,11 @@ def run_operator_command(args: argparse.Namespace) -> int:
     """Run the operator in the foreground until SIGINT/SIGTERM."""
     from pydantic import ValidationError
 
-    from regcred.config import OperatorConfig, settings_from_env
     from regcred.handlers.runner import LeaderElection, run_operator
 
     configure_logging(args.verbose, args.log_format)
-    overrides = {
-        "operator_namespace": args.operator_namespace,
-        "source_namespaces": frozenset(args.source_namespaces) if args.source_namespaces else None,
-        "excluded_namespaces": frozenset(args.excluded_namespaces) if args.excluded_namespaces else None,
-        "concurrency": args.concurrency,
-        "resync_seconds": args.resync_seconds,
-    }
     try:
-        # Flags win over REGCRED_* variables, which win over defaults.
-        settings = {**settings_from_env(), **{k: v for k, v in overrides.items() if v is not None}}
-        config = OperatorConfig(**settings)
+        config = config_from_args(args, concurrency=args.concurrency, resync_seconds=args.resync_seconds)
     except ValidationError as error:
         print(f"regcred: invalid settings: {error}", file=sys.stderr)
         return 2

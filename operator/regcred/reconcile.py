@@ -63,7 +63,7 @@ from regcred.planning.selection import Claimant, NamespaceInfo, claim_winner, se
 from regcred.planning.sources import ResolvedContent, SourceSecret, resolve_content
 from regcred.workqueue import WorkQueue
 
-__all__ = ["Controller", "ReconcileStats"]
+__all__ = ["Controller", "Preview", "ReconcileStats"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,17 @@ class ReconcileStats:
     conflicts: int = 0
     namespace_passes: int = 0
     status_writes: int = 0
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A dry run of one credential: its content (or source problems) and every touched namespace's plan."""
+
+    credential: str
+    secret_name: str
+    exists: bool
+    content: ResolvedContent
+    plans: tuple[NamespacePlan, ...]
 
 
 _WRITE_LABELS = {
@@ -196,6 +207,49 @@ class Controller:
             return False, "caches are filling"
         return True, "ok"
 
+    # -- previews (kubectl regcred) -------------------------------------------
+    def load_snapshot(self) -> None:
+        """Fill every cache with one list and start nothing: the state previews plan against."""
+        for informer in self.informers:
+            informer.load()
+
+    def preview(self, body: JsonObject) -> Preview:
+        """What the operator would do for `body` (a RegistryCredential manifest) now. Writes nothing.
+
+        Needs `load_snapshot()` first. A credential not yet in the cluster is planned as
+        the newest claimant of its secret name.
+        """
+        name = body.get("metadata", {}).get("name")
+        if not name:
+            raise InvalidSpecError("metadata.name: required")
+        live = self.credentials.get(name)
+        metadata = {
+            "name": name,
+            "uid": live.uid if live else "",
+            "generation": 1,
+            "creationTimestamp": live.creation_timestamp if live else _now(),
+        }
+        record = credential_record({"metadata": metadata, "spec": body.get("spec")})
+        if record.spec is None:
+            raise InvalidSpecError(record.spec_error or "spec: invalid")
+        assert record.secret_name is not None
+        self._learn_secrets_named(record.secret_name)
+        content = self._resolve_uncached(record)
+        intent = self._intent(record, content)
+        plans = tuple(
+            plan_namespace(self._view(record, namespace), intent)
+            for namespace in sorted(self._namespaces_touched(record))
+        )
+        return Preview(name, record.secret_name, live is not None, content, plans)
+
+    def _learn_secrets_named(self, name: str) -> None:
+        """Secrets with this name that the operator does not manage, in every namespace (one list)."""
+        found = self.client.request("GET", secrets_path(), query={"fieldSelector": f"metadata.name={name}"})
+        for item in found.get("items", []):
+            state = secret_state(item)
+            if not (state.managed and state.credential):
+                self._foreign[(state.namespace, state.name)] = state
+
     # -- triggers --------------------------------------------------------------
     def credential_changed(self, body: JsonObject) -> None:
         """A credential was created, changed or resumed: take its body now, then reconcile it."""
@@ -288,15 +342,18 @@ class Controller:
         return lookup
 
     def _resolve(self, record: CredentialRecord) -> ResolvedContent:
+        content = self._resolve_uncached(record)
+        self._content[record.name] = content
+        return content
+
+    def _resolve_uncached(self, record: CredentialRecord) -> ResolvedContent:
         assert record.spec is not None
-        content = resolve_content(
+        return resolve_content(
             record.spec,
             self._source_lookup(),
             default_namespace=self.config.operator_namespace,
             allowed_namespaces=self.config.source_namespaces,
         )
-        self._content[record.name] = content
-        return content
 
     def _intent(self, record: CredentialRecord, content: ResolvedContent) -> CredentialIntent:
         assert record.spec is not None and record.secret_name is not None

@@ -107,6 +107,11 @@ class Informer(Generic[K, V]):
         self._apply(key, None, notify=False)
 
     # -- running ---------------------------------------------------------------
+    def load(self) -> None:
+        """Fill the cache with one list and no watch: a snapshot for one-shot tools."""
+        self._list()
+        self.synced.set()
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"informer {self.name}", daemon=True)
         self._thread.start()

@@ -1,0 +1,46 @@
+"""Command-line options that `regcred` and `kubectl regcred` share, so previews see what the operator sees."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from regcred.config import OperatorConfig, settings_from_env
+
+__all__ = ["add_connection_arguments", "add_namespace_arguments", "config_from_args"]
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+    """--kubeconfig and --context, as kubectl spells them."""
+    parser.add_argument(
+        "--kubeconfig", metavar="PATH", help="kubeconfig (default: $KUBECONFIG, ~/.kube/config, or in-cluster)"
+    )
+    parser.add_argument("--context", metavar="NAME", help="kubeconfig context")
+
+
+def add_namespace_arguments(parser: argparse.ArgumentParser) -> None:
+    """The operator's namespace settings, which previews must share with the operator."""
+    parser.add_argument(
+        "--operator-namespace", metavar="NS",
+        help="the operator's namespace, default for source Secret references "
+        "(default: $POD_NAMESPACE, the in-cluster namespace, else regcred-system)",
+    )
+    parser.add_argument(
+        "--source-namespace", action="append", metavar="NS", dest="source_namespaces",
+        help="a namespace source Secrets may be read from (repeat; default: the operator namespace)",
+    )
+    parser.add_argument(
+        "--exclude-namespace", action="append", metavar="NS", dest="excluded_namespaces",
+        help="a namespace never to replicate into (repeat; default: kube-system, kube-public, kube-node-lease)",
+    )
+
+
+def config_from_args(args: argparse.Namespace, **more: Any) -> OperatorConfig:
+    """Settings from flags, then REGCRED_* variables, then defaults; raises pydantic's ValidationError."""
+    overrides = {
+        "operator_namespace": args.operator_namespace,
+        "source_namespaces": frozenset(args.source_namespaces) if args.source_namespaces else None,
+        "excluded_namespaces": frozenset(args.excluded_namespaces) if args.excluded_namespaces else None,
+        **more,
+    }
+    return OperatorConfig(**{**settings_from_env(), **{k: v for k, v in overrides.items() if v is not None}})
