@@ -28,6 +28,8 @@ class OperatorConfig(BaseModel):
     resync_seconds: float = Field(default=300.0, gt=0)
     # How long a status flush waits for more namespace results before writing.
     status_debounce_seconds: float = Field(default=0.5, ge=0)
+    # A CA bundle trusted, besides the system's, when verifying registries (spec.verify).
+    registry_ca_file: str | None = None
     # Each watch request's length; liveness fails once a watch is silent for much longer.
     watch_seconds: float = Field(default=300.0, ge=1, le=3600)
 
@@ -59,6 +61,8 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, Any]
         settings["concurrency"] = environ["REGCRED_CONCURRENCY"]
     if environ.get("REGCRED_RESYNC_SECONDS"):
         settings["resync_seconds"] = environ["REGCRED_RESYNC_SECONDS"]
+    if environ.get("REGCRED_REGISTRY_CA_FILE"):
+        settings["registry_ca_file"] = environ["REGCRED_REGISTRY_CA_FILE"]
     return settings
 
 

@@ -122,6 +122,13 @@ class LabelSelector(_ApiModel):
     match_expressions: list[LabelSelectorRequirement] = Field(default_factory=list, max_length=64)
 
 
+class Verification(_ApiModel):
+    """Checking each registry entry against the registry's API (spec.verify)."""
+
+    enabled: bool = False
+    interval_minutes: int = Field(default=60, ge=5, le=1440)
+
+
 class RegistryCredentialSpec(_ApiModel):
     """What a RegistryCredential asks for; see crds/ for the field documentation."""
 
@@ -136,6 +143,7 @@ class RegistryCredentialSpec(_ApiModel):
     service_accounts: list[ServiceAccountGlob] = Field(
         default_factory=lambda: ["default"], max_length=MAX_SERVICE_ACCOUNT_PATTERNS
     )
+    verify: Verification | None = None
 
     @model_validator(mode="after")
     def _has_a_source(self) -> RegistryCredentialSpec:
@@ -175,6 +183,15 @@ class RegistryOverride(_ApiModel):
     ignored: list[str]
 
 
+class RegistryCheck(_ApiModel):
+    """The last check of one registry entry against its registry (spec.verify)."""
+
+    server: str
+    result: Literal["Valid", "Rejected", "Unreachable", "TLSError", "Anonymous", "Unsupported", "Error"]
+    message: str
+    checked_at: str
+
+
 class RegistryCredentialStatus(_ApiModel):
     """What the operator reports; lists are sorted and capped so status stays small."""
 
@@ -187,4 +204,5 @@ class RegistryCredentialStatus(_ApiModel):
     failed_namespaces: list[NamespaceIssue] = Field(default_factory=list)
     conflicted_namespaces: list[NamespaceIssue] = Field(default_factory=list)
     overridden_registries: list[RegistryOverride] = Field(default_factory=list)
+    registry_checks: list[RegistryCheck] = Field(default_factory=list)
     conditions: list[Condition] = Field(default_factory=list)

@@ -33,6 +33,10 @@ def add_namespace_arguments(parser: argparse.ArgumentParser) -> None:
         "--exclude-namespace", action="append", metavar="NS", dest="excluded_namespaces",
         help="a namespace never to replicate into (repeat; default: kube-system, kube-public, kube-node-lease)",
     )
+    parser.add_argument(
+        "--registry-ca-file", metavar="PATH",
+        help="a CA bundle to trust, besides the system's, when checking registries (spec.verify)",
+    )
 
 
 def config_from_args(args: argparse.Namespace, **more: Any) -> OperatorConfig:
@@ -41,6 +45,7 @@ def config_from_args(args: argparse.Namespace, **more: Any) -> OperatorConfig:
         "operator_namespace": args.operator_namespace,
         "source_namespaces": frozenset(args.source_namespaces) if args.source_namespaces else None,
         "excluded_namespaces": frozenset(args.excluded_namespaces) if args.excluded_namespaces else None,
+        "registry_ca_file": args.registry_ca_file,
         **more,
     }
     return OperatorConfig(**{**settings_from_env(), **{k: v for k, v in overrides.items() if v is not None}})

@@ -4,6 +4,8 @@
   this cluster; writes nothing. Exit code 0: no change, 1: changes, 2: an error.
 - `status [NAME]`: per namespace, whether the replica and the ServiceAccount entries
   are in place, why not, and which Pods fail to pull for want of a pull secret.
+- `verify NAME`: check its logins against the registries now (as spec.verify does).
+  Exit code 0: all accepted, 1: not all, 2: an error.
 - `create NAME`: the source Secret and the RegistryCredential as manifests (for Git),
   or applied with `--apply`.
 
@@ -33,7 +35,9 @@ from regcred.options import add_connection_arguments, add_namespace_arguments, c
 from regcred.planning.dockerconfig import kubectl_auth_entry, parse_docker_config, render_docker_config
 from regcred.planning.preview import NamespaceChange, describe, pull_failure, summarize
 from regcred.planning.sources import DOCKER_CONFIG_KEY, DOCKER_CONFIG_TYPE
-from regcred.reconcile import Controller, Preview
+from regcred.planning.verification import credentials_condition, logins
+from regcred.reconcile import Controller, Preview, utc_now
+from regcred.registry import check_login
 
 __all__ = ["build_parser", "main"]
 
@@ -273,6 +277,29 @@ def run_status(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+# -- verify ---------------------------------------------------------------------------
+def run_verify(args: argparse.Namespace, out: TextIO) -> int:
+    client = _client(args)
+    try:
+        body = client.request("GET", credential_path(args.name))
+    except NotFoundError:
+        raise UsageError(f"{KIND} {args.name} not found (or its CRD is not installed)") from None
+    controller = _snapshot(args)
+    preview = controller.preview(body)
+    if preview.content.docker_config is None:
+        raise UsageError("the sources are invalid, nothing to check: " + "; ".join(_source_problems(preview)))
+    checks = []
+    for login in logins(preview.content.docker_config):
+        _progress(f"checking {login.server}")
+        checks.append(check_login(login, utc_now(), args.registry_ca_file))
+    if args.output in ("json", "yaml"):
+        _emit([check.model_dump(by_alias=True) for check in checks], args.output, out)
+    else:
+        _table([("SERVER", "RESULT", "MESSAGE")] + [(c.server, c.result, c.message) for c in checks], out)
+    status, _, _ = credentials_condition(checks)
+    return 0 if status == "True" else EXIT_CHANGES
+
+
 # -- create ---------------------------------------------------------------------------
 def _labels(pairs: str) -> dict[str, str]:
     labels = {}
@@ -399,6 +426,13 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
     plan.set_defaults(handler=run_plan)
     status.set_defaults(handler=run_status)
+
+    verify = commands.add_parser("verify", help="check a RegistryCredential's logins against the registries now")
+    verify.add_argument("name", metavar="NAME")
+    add_connection_arguments(verify)
+    add_namespace_arguments(verify)
+    verify.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+    verify.set_defaults(handler=run_verify)
 
     create = commands.add_parser("create", help="a source Secret and a RegistryCredential: print them, or --apply")
     create.add_argument("name", metavar="NAME")

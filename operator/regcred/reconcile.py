@@ -44,7 +44,7 @@ from regcred.kube.resources import (
     source_secret,
 )
 from regcred.metrics import Metrics
-from regcred.models import RegistryCredentialStatus
+from regcred.models import RegistryCheck, RegistryCredentialStatus
 from regcred.planning.conditions import READY, SOURCE_VALID, build_status
 from regcred.planning.plan import (
     CredentialIntent,
@@ -61,9 +61,11 @@ from regcred.planning.plan import (
 )
 from regcred.planning.selection import Claimant, NamespaceInfo, claim_winner, selects_namespace
 from regcred.planning.sources import ResolvedContent, SourceSecret, resolve_content
+from regcred.planning.verification import CREDENTIALS_VALID, logins, retry_delay
+from regcred.registry import check_login
 from regcred.workqueue import WorkQueue
 
-__all__ = ["Controller", "Preview", "ReconcileStats"]
+__all__ = ["Controller", "Preview", "ReconcileStats", "utc_now"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,16 @@ class ReconcileStats:
     conflicts: int = 0
     namespace_passes: int = 0
     status_writes: int = 0
+
+
+@dataclass(frozen=True)
+class VerificationState:
+    """The last registry checks of one credential, for which content, and when the next is due."""
+
+    content_hash: str | None
+    checks: tuple[RegistryCheck, ...]
+    failures: int  # consecutive checks that could not reach a verdict
+    due: float  # monotonic
 
 
 @dataclass(frozen=True)
@@ -107,7 +119,8 @@ def _log_fields(key: Hashable) -> dict[str, str]:
     return {"credential": credential, **({"namespace": rest[0]} if rest else {})}
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """The current time as Kubernetes writes it (RFC 3339, UTC, seconds)."""
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -130,6 +143,7 @@ class Controller:
         self._foreign: dict[tuple[str, str], SecretState] = {}
         self._attempts: dict[Hashable, int] = {}
         self._last_full: dict[str, float] = {}
+        self._verifications: dict[str, VerificationState] = {}
 
         self.credentials: Informer[str, CredentialRecord] = Informer(
             client, CREDENTIALS_PATH, key=by_name, project=credential_record,
@@ -227,7 +241,7 @@ class Controller:
             "name": name,
             "uid": live.uid if live else "",
             "generation": 1,
-            "creationTimestamp": live.creation_timestamp if live else _now(),
+            "creationTimestamp": live.creation_timestamp if live else utc_now(),
         }
         record = credential_record({"metadata": metadata, "spec": body.get("spec")})
         if record.spec is None:
@@ -333,6 +347,8 @@ class Controller:
             self._sync_namespace_and_record(credential, rest[0])
         elif kind == "status":
             self._flush_status(credential)
+        elif kind == "verify":
+            self._verify(credential)
 
     # -- planning inputs -------------------------------------------------------
     def _source_lookup(self) -> dict[tuple[str, str], SourceSecret]:
@@ -529,7 +545,8 @@ class Controller:
             self.queue.add(("status", credential))
             return
         self._recheck_foreign(record)
-        self._resolve(record)  # sources may have changed since the last pass
+        content = self._resolve(record)  # sources may have changed since the last pass
+        self._schedule_verification(record, content)
         touched = self._namespaces_touched(record)
         with self._lock:
             # Forget namespaces that no longer exist or no longer concern us.
@@ -548,6 +565,51 @@ class Controller:
                 self._foreign.pop(key, None)
             else:
                 self._foreign[key] = state
+
+    # -- registry verification (spec.verify) -------------------------------------
+    def _schedule_verification(self, record: CredentialRecord, content: ResolvedContent) -> None:
+        """Check now when verification is on and the content is new to it; the rest is periodic."""
+        assert record.spec is not None
+        if record.spec.verify is None or not record.spec.verify.enabled:
+            self._verifications.pop(record.name, None)
+            return
+        state = self._verifications.get(record.name)
+        if content.valid and (state is None or state.content_hash != content.content_hash):
+            self.queue.add(("verify", record.name))
+
+    def _verify(self, credential: str) -> None:
+        record = self.credentials.get(credential)
+        if record is None or record.deleting or record.spec is None:
+            return
+        verify = record.spec.verify
+        content = self._content.get(credential) or self._resolve(record)
+        if verify is None or not verify.enabled or content.docker_config is None:
+            return
+        state = self._verifications.get(credential)
+        same_content = state is not None and state.content_hash == content.content_hash
+        if same_content and time.monotonic() < state.due:  # type: ignore[union-attr]
+            return  # an earlier trigger; the scheduled check will come
+        checks = tuple(
+            check_login(login, utc_now(), self.config.registry_ca_file) for login in logins(content.docker_config)
+        )
+        failing = any(check.result in ("Unreachable", "TLSError", "Error") for check in checks)
+        failures = (state.failures + 1 if same_content else 1) if failing else 0  # type: ignore[union-attr]
+        delay = retry_delay(checks, verify.interval_minutes * 60.0, failures)
+        self._verifications[credential] = VerificationState(
+            content.content_hash, checks, failures, time.monotonic() + delay
+        )
+        self.queue.add(("verify", credential), delay=delay)
+        self.queue.add(("status", credential), delay=self.config.status_debounce_seconds)
+
+    def _registry_checks(self, record: CredentialRecord, content: ResolvedContent) -> list[RegistryCheck] | None:
+        """The checks for status: None when verification is off; [] while the current content is unchecked."""
+        assert record.spec is not None
+        if record.spec.verify is None or not record.spec.verify.enabled:
+            return None
+        state = self._verifications.get(record.name)
+        if state is None or state.content_hash != content.content_hash:
+            return []
+        return list(state.checks)
 
     # -- status ----------------------------------------------------------------
     def _flush_status(self, credential: str) -> None:
@@ -588,7 +650,7 @@ class Controller:
             return build_status(
                 previous=record.status, generation=record.generation, secret_name=record.name,
                 content_hash=None, problems=[InvalidSpecError(record.spec_error or "invalid spec")],
-                overrides=[], outcomes={}, now=_now(),
+                overrides=[], outcomes={}, now=utc_now(),
             )
         content = self._content.get(record.name) or self._resolve(record)
         with self._lock:
@@ -602,7 +664,8 @@ class Controller:
             problems=content.problems,
             overrides=content.overrides,
             outcomes=outcomes,
-            now=_now(),
+            now=utc_now(),
+            registry_checks=self._registry_checks(record, content),
         )
 
     def _announce_transitions(
@@ -618,7 +681,7 @@ class Controller:
             )
             if condition.type == READY and condition.status == "True":
                 post_event(self.client, body, "Normal", condition.reason, condition.message)
-            elif condition.type in (READY, SOURCE_VALID) and condition.status == "False":
+            elif condition.type in (READY, SOURCE_VALID, CREDENTIALS_VALID) and condition.status == "False":
                 post_event(self.client, body, "Warning", condition.reason, condition.message)
 
     # -- deletion --------------------------------------------------------------
@@ -644,6 +707,7 @@ class Controller:
             with self._lock:
                 self._outcomes.pop(record.name, None)
             self._content.pop(record.name, None)
+            self._verifications.pop(record.name, None)
             self.metrics.forget_credential(record.name)
         return failures
 

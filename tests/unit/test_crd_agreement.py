@@ -39,6 +39,8 @@ COMPARED_KEYWORDS = (
     "minItems",
     "maxItems",
     "maxProperties",
+    "minimum",
+    "maximum",
 )
 STRUCTURE_KEYWORDS = {"properties", "required", "items", "default"}
 MODEL_ONLY_KEYWORDS = {

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from regcred.errors import SourceError
-from regcred.models import Condition, NamespaceIssue, RegistryCredentialStatus, RegistryOverride
+from regcred.models import Condition, NamespaceIssue, RegistryCheck, RegistryCredentialStatus, RegistryOverride
 from regcred.planning.plan import Outcome, OutcomeKind
+from regcred.planning.verification import CREDENTIALS_VALID, credentials_condition
 
 __all__ = ["MAX_LISTED_NAMESPACES", "READY", "SOURCE_VALID", "build_status", "merge_condition"]
 
@@ -63,8 +64,13 @@ def build_status(
     overrides: Sequence[RegistryOverride],
     outcomes: Mapping[str, Outcome],
     now: str,
+    registry_checks: Sequence[RegistryCheck] | None = None,
 ) -> RegistryCredentialStatus:
-    """The status to store; `outcomes` holds one entry per matched namespace."""
+    """The status to store; `outcomes` holds one entry per matched namespace.
+
+    `registry_checks` is None when verification is off, else the checks of the
+    current content (empty until they are done).
+    """
     counts = {kind: 0 for kind in OutcomeKind}
     for outcome in outcomes.values():
         counts[outcome.kind] += 1
@@ -79,6 +85,9 @@ def build_status(
     else:
         source = ("False", problems[0].reason, "; ".join(str(p) for p in problems))
     ready = _ready_condition(matched, synced, failed, conflicted, source_ok)
+    wanted = [(READY, ready), (SOURCE_VALID, source)]
+    if registry_checks is not None:
+        wanted.append((CREDENTIALS_VALID, credentials_condition(registry_checks)))
     conditions = [
         merge_condition(
             previous_conditions,
@@ -91,7 +100,7 @@ def build_status(
                 last_transition_time=now,
             ),
         )
-        for kind, (status, reason, message) in ((READY, ready), (SOURCE_VALID, source))
+        for kind, (status, reason, message) in wanted
     ]
     return RegistryCredentialStatus(
         observed_generation=generation,
@@ -104,5 +113,6 @@ def build_status(
         failed_namespaces=_issues(outcomes, OutcomeKind.FAILED),
         conflicted_namespaces=_issues(outcomes, OutcomeKind.CONFLICT),
         overridden_registries=list(overrides),
+        registry_checks=list(registry_checks or []),
         conditions=conditions,
     )
