@@ -17,6 +17,7 @@ import pytest
 from kubernetes import client, config
 
 from regcred.controlplane import ensure_binaries
+from registryserver import RegistryServer
 from testcluster import EXTERNAL_KUBECONFIG_ENV, Cluster, local_cluster
 
 TEST_LABEL_KEY = "test.regcred.dev/case"
@@ -80,3 +81,10 @@ def make_namespace(cluster: Cluster) -> Iterator[NamespaceFactory]:
     factory = NamespaceFactory(cluster, test_id=uuid.uuid4().hex[:12])
     yield factory
     factory.delete_all()
+
+
+@pytest.fixture(scope="session")
+def registry() -> Iterator[RegistryServer]:
+    """A registry on 127.0.0.1 with TLS and htpasswd auth (see `registryserver`)."""
+    with RegistryServer() as server:
+        yield server
