@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ from types import TracebackType
 from typing import Self
 
 import psutil
+from regcred.controlplane.runner import free_port
 
 __all__ = ["OperatorProcess", "OperatorRecord"]
 
@@ -53,7 +53,7 @@ class OperatorProcess:
         epoch: float,
         stop_grace_seconds: float,
     ) -> None:
-        self._health_port = _free_port()
+        self._health_port = free_port()
         self._command = [
             sys.executable,
             "-m",
@@ -164,7 +164,3 @@ class OperatorProcess:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

@@ -38,7 +38,7 @@ import yaml
 from gotools import GoTool
 
 from regcred.controlplane.certs import ControlPlanePki, make_pki
-from regcred.controlplane.runner import _die_with_parent_hook, _free_port
+from regcred.controlplane.runner import die_with_parent_hook, free_port
 
 __all__ = ["CRANE", "REGISTRY", "RegistryError", "RegistryServer", "Reply"]
 
@@ -148,7 +148,7 @@ class RegistryServer:
         try:
             config = self._write_files()
             for _ in range(START_ATTEMPTS):
-                self.address = f"{LOCALHOST}:{_free_port()}"
+                self.address = f"{LOCALHOST}:{free_port()}"
                 config.write_text(self._config_yaml())
                 self._spawn(registry_bin, config)
                 if self._wait_until_serving():
@@ -312,7 +312,7 @@ class RegistryServer:
                 env=env,
                 process_group=0,
                 # Do not outlive a test run that is killed before its teardown.
-                preexec_fn=_die_with_parent_hook(),  # noqa: PLW1509
+                preexec_fn=die_with_parent_hook(),  # noqa: PLW1509
             )
 
     def _wait_until_serving(self) -> bool:

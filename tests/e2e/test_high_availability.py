@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,13 +16,9 @@ from dataclasses import dataclass
 import pytest
 from objects import pull_secret_names, replica, tenant_spec
 
+from regcred.controlplane.runner import free_port
+
 LEASE_SECONDS = 3.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def http_get(url: str) -> tuple[int, str]:

@@ -18,7 +18,7 @@ from kubernetes import client
 
 from e2e.conftest import poll
 from regcred.controlplane import LocalControlPlane
-from regcred.controlplane.runner import _die_with_parent_hook
+from regcred.controlplane.runner import die_with_parent_hook
 from regcred.planning.plan import (
     ADDED_PULL_SECRETS_ANNOTATION,
     CREDENTIAL_LABEL,
@@ -69,7 +69,7 @@ class OperatorProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 # The child dies with the test process, even when that one is killed.
-                preexec_fn=_die_with_parent_hook(),  # noqa: PLW1509
+                preexec_fn=die_with_parent_hook(),  # noqa: PLW1509
             )
         self.starts += 1
         if wait:

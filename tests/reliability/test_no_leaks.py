@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import urllib.error
 import urllib.request
 import uuid
@@ -24,12 +23,7 @@ from harness import current_condition
 from e2e.conftest import poll
 from e2e.objects import tenant_spec
 from regcred.models import API_GROUP, API_VERSION, PLURAL
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from regcred.controlplane.runner import free_port
 
 
 def secret_forms(user: str, password: str) -> list[str]:

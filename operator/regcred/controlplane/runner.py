@@ -36,7 +36,7 @@ import yaml
 from regcred.controlplane.build import ensure_binaries
 from regcred.controlplane.certs import SERVICE_CLUSTER_IP_RANGE, ControlPlanePki, make_pki
 
-__all__ = ["ControlPlaneError", "LocalControlPlane"]
+__all__ = ["ControlPlaneError", "LocalControlPlane", "die_with_parent_hook", "free_port"]
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class LocalControlPlane:
         try:
             self._pki = make_pki(self._workdir / "pki")
             self._start_etcd()
-            self._apiserver_port = _free_port()
+            self._apiserver_port = free_port()
             self._write_kubeconfigs()
             self.start_apiserver()
             self._start_controller_manager()
@@ -267,7 +267,7 @@ class LocalControlPlane:
     # -- processes ------------------------------------------------------------------
 
     def _start_etcd(self) -> None:
-        client_port, peer_port = _free_port(), _free_port()
+        client_port, peer_port = free_port(), free_port()
         self._etcd_client_url = f"http://{LOCALHOST}:{client_port}"
         peer_url = f"http://{LOCALHOST}:{peer_port}"
         args = [
@@ -321,7 +321,7 @@ class LocalControlPlane:
                 process_group=0,
                 # The hook only calls prctl and getppid, so it takes no lock a thread of
                 # this process could hold across the fork.
-                preexec_fn=_die_with_parent_hook(),  # noqa: PLW1509
+                preexec_fn=die_with_parent_hook(),  # noqa: PLW1509
             )
         self._processes[name] = process
         logger.debug("started %s (pid %d), log %s", name, process.popen.pid, log_path)
@@ -438,7 +438,7 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((LOCALHOST, 0))
         return int(probe.getsockname()[1])
@@ -476,7 +476,7 @@ def _kubeconfig(server: str, ca: Path, cert: Path, key: Path) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
-def _die_with_parent_hook() -> Callable[[], None] | None:
+def die_with_parent_hook() -> Callable[[], None] | None:
     """Return a pre-exec hook that makes the child die with this process (Linux only).
 
     Elsewhere there is no such kernel feature; `atexit` and the context manager remain.
