@@ -17,7 +17,7 @@ import pytest
 from kubernetes import client, config
 
 from regcred.controlplane import ensure_binaries
-from registryserver import RegistryServer
+from registryserver import RegistryServer, TokenRegistryServer
 from testcluster import EXTERNAL_KUBECONFIG_ENV, Cluster, local_cluster
 
 TEST_LABEL_KEY = "test.regcred.dev/case"
@@ -87,4 +87,11 @@ def make_namespace(cluster: Cluster) -> Iterator[NamespaceFactory]:
 def registry() -> Iterator[RegistryServer]:
     """A registry on 127.0.0.1 with TLS and htpasswd auth (see `registryserver`)."""
     with RegistryServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def token_registry() -> Iterator[TokenRegistryServer]:
+    """The registry with token auth: Bearer tokens from a Python token service (see `registryserver`)."""
+    with TokenRegistryServer() as server:
         yield server

@@ -1,4 +1,4 @@
-"""A real OCI distribution registry on 127.0.0.1 for tests, with TLS and htpasswd auth.
+"""A real OCI distribution registry on 127.0.0.1 for tests, with TLS and htpasswd or token auth.
 
 The registry (distribution/distribution) and the crane client (go-containerregistry)
 are built from source by `gotools`, verified by the go.sum files under registry/.
@@ -9,6 +9,10 @@ are built from source by `gotools`, verified by the go.sum files under registry/
 file with one user, and a filesystem storage folder, all in one temporary folder that
 is removed when the server stops. Nothing is ever pulled from the internet: images are
 pushed from a tarball made here onto crane's empty base image.
+
+`TokenRegistryServer` is the same registry with ``auth: token``: a `TokenService`
+(tests/tokenservice.py) on another 127.0.0.1 port, serving with the same certificate,
+hands out signed tokens to the same user and password.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
+import urllib.parse
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,11 +41,12 @@ from typing import Self
 import bcrypt
 import yaml
 from gotools import GoTool
+from tokenservice import TOKEN_PATH, TokenService
 
 from regcred.controlplane.certs import ControlPlanePki, make_pki
 from regcred.controlplane.runner import die_with_parent_hook, free_port
 
-__all__ = ["CRANE", "REGISTRY", "RegistryError", "RegistryServer", "Reply"]
+__all__ = ["CRANE", "REGISTRY", "RegistryError", "RegistryServer", "Reply", "TokenRegistryServer"]
 
 _MODULES = Path(__file__).with_name("registry")
 
@@ -67,6 +73,9 @@ CRANE = GoTool(
 
 LOCALHOST = "127.0.0.1"
 REALM = "regcred-test-registry"
+# auth: token — the registry accepts tokens naming this service (aud) and issuer (iss).
+TOKEN_SERVICE_NAME = "regcred-test-registry"
+TOKEN_ISSUER = "regcred-test-token-service"
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
 CRANE_TIMEOUT_SECONDS = 120.0
@@ -87,6 +96,28 @@ class Reply:
     status: int
     headers: Message
     body: bytes
+
+
+def https_get(
+    address: str, path: str, context: ssl.SSLContext, headers: dict[str, str] | None = None
+) -> Reply:
+    """GET `path` from ``address`` ("host:port") over TLS with `context`; read it all.
+
+    http.client directly, so no proxy setting of the environment gets in the way.
+    """
+    host, port = address.rsplit(":", 1)
+    connection = http.client.HTTPSConnection(host, int(port), context=context, timeout=5)
+    try:
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        return Reply(status=response.status, headers=response.headers, body=response.read())
+    finally:
+        connection.close()
+
+
+def basic_authorization(username: str, password: str) -> str:
+    """The value of an ``Authorization`` header for HTTP Basic."""
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
 class RegistryServer:
@@ -147,9 +178,10 @@ class RegistryServer:
         self._workdir = Path(tempfile.mkdtemp(prefix="regcred-registry-"))
         try:
             config = self._write_files()
+            auth = self._auth_config()
             for _ in range(START_ATTEMPTS):
                 self.address = f"{LOCALHOST}:{free_port()}"
-                config.write_text(self._config_yaml())
+                config.write_text(self._config_yaml(auth))
                 self._spawn(registry_bin, config)
                 if self._wait_until_serving():
                     return
@@ -187,20 +219,8 @@ class RegistryServer:
         return ssl.create_default_context(cafile=str(self.ca_file))
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:
-        """GET `path` over TLS trusting the test CA; anonymous unless `headers` say otherwise.
-
-        http.client directly, so no proxy setting of the environment gets in the way.
-        """
-        host, port = self.address.rsplit(":", 1)
-        connection = http.client.HTTPSConnection(
-            host, int(port), context=self.ssl_context(), timeout=5
-        )
-        try:
-            connection.request("GET", path, headers=headers or {})
-            response = connection.getresponse()
-            return Reply(status=response.status, headers=response.headers, body=response.read())
-        finally:
-            connection.close()
+        """GET `path` over TLS trusting the test CA; anonymous unless `headers` say otherwise."""
+        return https_get(self.address, path, self.ssl_context(), headers)
 
     def docker_config_json(self, username: str | None = None, password: str | None = None) -> str:
         """A docker config.json (also a `.dockerconfigjson`) for this registry.
@@ -209,7 +229,7 @@ class RegistryServer:
         """
         user = self.username if username is None else username
         secret = self.password if password is None else password
-        auth = base64.b64encode(f"{user}:{secret}".encode()).decode()
+        auth = basic_authorization(user, secret).removeprefix("Basic ")
         entry = {"username": user, "password": secret, "auth": auth}
         return json.dumps({"auths": {self.address: entry}})
 
@@ -267,14 +287,18 @@ class RegistryServer:
     # -- internals ------------------------------------------------------------------
 
     def _write_files(self) -> Path:
-        """Write the PKI, htpasswd and storage folder; return where config.yml goes."""
+        """Write the PKI and storage folder; return where config.yml goes."""
         self._pki = make_pki(self.workdir / "pki")
-        hashed = bcrypt.hashpw(self.password.encode(), bcrypt.gensalt(rounds=BCRYPT_ROUNDS))
-        (self.workdir / "htpasswd").write_text(f"{self.username}:{hashed.decode()}\n")
         (self.workdir / "storage").mkdir()
         return self.workdir / "config.yml"
 
-    def _config_yaml(self) -> str:
+    def _auth_config(self) -> dict[str, object]:
+        """Prepare what the auth needs and return the config's ``auth`` section: htpasswd."""
+        hashed = bcrypt.hashpw(self.password.encode(), bcrypt.gensalt(rounds=BCRYPT_ROUNDS))
+        (self.workdir / "htpasswd").write_text(f"{self.username}:{hashed.decode()}\n")
+        return {"htpasswd": {"realm": REALM, "path": str(self.workdir / "htpasswd")}}
+
+    def _config_yaml(self, auth: dict[str, object]) -> str:
         config = {
             "version": "0.1",
             "log": {"level": "warn", "accesslog": {"disabled": True}},
@@ -292,7 +316,7 @@ class RegistryServer:
                     "key": str(self.pki.serving.key),
                 },
             },
-            "auth": {"htpasswd": {"realm": REALM, "path": str(self.workdir / "htpasswd")}},
+            "auth": auth,
         }
         return yaml.safe_dump(config)
 
@@ -349,6 +373,64 @@ class RegistryServer:
         except (FileNotFoundError, RegistryError):
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
+
+
+class TokenRegistryServer(RegistryServer):
+    """The registry with ``auth: token``: `GET /v2/` challenges with ``Bearer realm=...``.
+
+    The token service (`token_service`, started and stopped with the registry) takes
+    the same `username` and `password` that `RegistryServer` puts in htpasswd, so the
+    docker config and crane helpers work unchanged.
+    """
+
+    def __init__(self, registry_bin: Path | None = None, crane_bin: Path | None = None) -> None:
+        super().__init__(registry_bin, crane_bin)
+        self._token_service: TokenService | None = None
+
+    @property
+    def token_service(self) -> TokenService:
+        if self._token_service is None:
+            raise RegistryError("the registry has not been started")
+        return self._token_service
+
+    def fetch_token(self, username: str, password: str, scope: str | None = None) -> Reply:
+        """Ask the token service for a token as a client would, for this registry's service."""
+        query = {"service": TOKEN_SERVICE_NAME, "account": username}
+        if scope:
+            query["scope"] = scope
+        return https_get(
+            self.token_service.address,
+            f"{TOKEN_PATH}?{urllib.parse.urlencode(query)}",
+            self.ssl_context(),
+            {"Authorization": basic_authorization(username, password)},
+        )
+
+    def stop(self) -> None:
+        """Stop the registry, then the token service (it is in-process: a thread)."""
+        super().stop()
+        service, self._token_service = self._token_service, None
+        if service is not None:
+            service.stop()
+
+    def _auth_config(self) -> dict[str, object]:
+        """Start the token service and return an ``auth: token`` section that trusts it."""
+        self._token_service = TokenService(
+            username=self.username,
+            password=self.password,
+            issuer=TOKEN_ISSUER,
+            service=TOKEN_SERVICE_NAME,
+            tls=self.pki.serving,
+            folder=self.workdir / "token",
+        )
+        self._token_service.start()
+        return {
+            "token": {
+                "realm": self._token_service.realm,
+                "service": TOKEN_SERVICE_NAME,
+                "issuer": TOKEN_ISSUER,
+                "rootcertbundle": str(self._token_service.root_cert_bundle),
+            }
+        }
 
 
 def _write_layer(path: Path, content: bytes) -> None:
