@@ -248,6 +248,24 @@ def running_operator(operator: OperatorHandle) -> OperatorHandle:
     return operator
 
 
+@pytest.fixture
+def operator_trusting(running_operator: OperatorHandle) -> Iterator[Callable[[Path], OperatorHandle]]:
+    """`operator_trusting(ca_file)` restarts the session operator to trust a registry's CA.
+
+    Afterwards it is restarted with its own configuration again.
+    """
+    config = running_operator.config
+
+    def restart(ca_file: Path) -> OperatorHandle:
+        running_operator.stop()
+        running_operator.start(config.model_copy(update={"registry_ca_file": str(ca_file)}))
+        return running_operator
+
+    yield restart
+    running_operator.stop()
+    running_operator.start(config)
+
+
 class Credentials:
     """Creates RegistryCredentials for one test and deletes them (waiting for cleanup) afterwards."""
 

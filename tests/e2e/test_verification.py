@@ -20,14 +20,9 @@ VERIFY = {"enabled": True, "intervalMinutes": 5}
 
 
 @pytest.fixture
-def verifying_operator(running_operator, registry):
+def verifying_operator(operator_trusting, registry):
     """The session operator, restarted to trust the test registry's CA; restored afterwards."""
-    config = running_operator.config
-    running_operator.stop()
-    running_operator.start(config.model_copy(update={"registry_ca_file": str(registry.ca_file)}))
-    yield running_operator
-    running_operator.stop()
-    running_operator.start(config)
+    return operator_trusting(registry.ca_file)
 
 
 def registry_entry(server: str, username: str, source: str) -> dict:
@@ -47,10 +42,11 @@ def wait_checked(credentials, name: str, wait_for, timeout: float = 60) -> dict:
     return wait_for(checked, timeout=timeout, what=f"{name} checked")
 
 
-def test_valid_login_verifies_and_a_real_client_reads_a_private_image_with_the_replica(
-    cluster, registry, verifying_operator, make_namespace, credentials, sources, wait_for, tmp_path
-):
-    reference = registry.push_image(f"team/app-{uuid.uuid4().hex[:6]}", "v1")
+def verified_login(registry, make_namespace, credentials, sources, wait_for) -> tuple[str, str, dict]:
+    """A verifying credential for `registry`'s user, selecting a new namespace, checked Valid.
+
+    Returns the namespace, the credential's name and its registry check.
+    """
     tenant = uuid.uuid4().hex[:8]
     namespace = make_namespace("verify", labels={"tenant": tenant})
     source = sources.create({"password": registry.password})
@@ -65,6 +61,14 @@ def test_valid_login_verifies_and_a_real_client_reads_a_private_image_with_the_r
     [check] = body["status"]["registryChecks"]
     assert (check["server"], check["result"]) == (registry.address, "Valid")
     assert registry.password not in json.dumps(body)
+    return namespace, name, check
+
+
+def test_valid_login_verifies_and_a_real_client_reads_a_private_image_with_the_replica(
+    cluster, registry, verifying_operator, make_namespace, credentials, sources, wait_for, tmp_path
+):
+    reference = registry.push_image(f"team/app-{uuid.uuid4().hex[:6]}", "v1")
+    namespace, name, _ = verified_login(registry, make_namespace, credentials, sources, wait_for)
 
     wait_for(lambda: pull_secret_names(cluster, namespace) == [name], what="patched")
     config_dir = tmp_path / "docker"
