@@ -73,7 +73,7 @@ def test_plan_of_a_new_credential_lists_what_it_would_create_and_writes_nothing(
 
 
 def test_plan_of_an_applied_credential_shows_no_change_then_narrowing_and_conflicts(
-    cluster, operator_namespace, make_namespace, credentials, sources, wait_for, tmp_path
+    cluster, operator_namespace, make_namespace, credentials, sources, running_operator, wait_for, tmp_path
 ):
     tenant, namespaces = tenant_namespaces(make_namespace, cluster, wait_for, 3)
     source = sources.create({"password": "pw-applied"})
@@ -87,7 +87,9 @@ def test_plan_of_an_applied_credential_shows_no_change_then_narrowing_and_confli
     assert unchanged.returncode == 0, unchanged.stdout + unchanged.stderr
     assert "0 namespaces gain the replica" in unchanged.stdout
 
-    # Drop one namespace by name, and take the name in a newly matching one by hand.
+    # Drop one namespace by name, and take the name in a newly matching one by hand
+    # (the operator paused, or it would serve that namespace first).
+    running_operator.stop()
     foreign_ns = make_namespace("plug", labels={"tenant": tenant, "extra": "yes"})
     cluster.core.create_namespaced_secret(
         foreign_ns, client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data={"a": "b"})
