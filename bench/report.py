@@ -19,6 +19,9 @@ __all__ = ["Row", "rows", "table", "write_json", "write_plot"]
 
 MIB = 2**20
 MAX_RATIO_TO_FLOOR = 1.5
+# The ratio target is set at platform scale; below it, fixed latencies of well under a
+# second (process start, first list) dominate both sides and the ratio says little.
+RATIO_TARGET_MIN_NAMESPACES = 1000
 MAX_P99_OVER_FLOOR_SECONDS = 0.5
 MAX_RSS_MIB = 150
 MAX_RSS_GROWTH = 0.10
@@ -44,14 +47,15 @@ def _seconds(values: list[float]) -> str:
 
 def _ratio_row(scenario: str, namespaces: int, operator: list[float], floor: list[float]) -> Row:
     ratio = statistics.median(operator) / statistics.median(floor)
+    targeted = namespaces >= RATIO_TARGET_MIN_NAMESPACES
     return Row(
         scenario,
         namespaces,
         _seconds(operator),
         _seconds(floor),
         f"{ratio:.2f}x",
-        f"<= {MAX_RATIO_TO_FLOOR}x floor",
-        ratio <= MAX_RATIO_TO_FLOOR,
+        f"<= {MAX_RATIO_TO_FLOOR}x floor" if targeted else "",
+        ratio <= MAX_RATIO_TO_FLOOR if targeted else None,
     )
 
 
