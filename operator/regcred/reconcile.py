@@ -61,7 +61,7 @@ from regcred.planning.plan import (
 )
 from regcred.planning.selection import Claimant, NamespaceInfo, claim_winner, selects_namespace
 from regcred.planning.sources import ResolvedContent, SourceSecret, resolve_content
-from regcred.planning.verification import CREDENTIALS_VALID, logins, retry_delay
+from regcred.planning.verification import CREDENTIALS_VALID, logins, retry_delay, unsettled
 from regcred.registry import check_login
 from regcred.workqueue import WorkQueue
 
@@ -222,15 +222,10 @@ class Controller:
         return True, "ok"
 
     # -- previews (kubectl regcred) -------------------------------------------
-    def load_snapshot(self) -> None:
-        """Fill every cache with one list and start nothing: the state previews plan against."""
-        for informer in self.informers:
-            informer.load()
-
     def preview(self, body: JsonObject) -> Preview:
         """What the operator would do for `body` (a RegistryCredential manifest) now. Writes nothing.
 
-        Needs `load_snapshot()` first. A credential not yet in the cluster is planned as
+        Needs every informer filled first (`Informer.load`, no watch). A credential not yet in the cluster is planned as
         the newest claimant of its secret name.
         """
         name = body.get("metadata", {}).get("name")
@@ -459,7 +454,8 @@ class Controller:
     def _apply(self, plan: NamespacePlan, credential: str) -> None:
         for write in plan.writes:
             self.stats.writes += 1
-            self.metrics.writes.labels(*_WRITE_LABELS[type(write)]).inc()
+            resource, verb = _WRITE_LABELS[type(write)]
+            self.metrics.writes.labels(resource, verb).inc()
             try:
                 result = apply_write(self.client, write)
             except ConflictError:
@@ -476,7 +472,6 @@ class Controller:
                 case ServiceAccountEdit():
                     assert result is not None
                     self.service_accounts.observe(result)
-            resource, verb = _WRITE_LABELS[type(write)]
             log.info(
                 "%s %s %s/%s", verb, resource, write.namespace, write.name,
                 extra={"credential": credential, "namespace": write.namespace},
@@ -592,8 +587,7 @@ class Controller:
         checks = tuple(
             check_login(login, utc_now(), self.config.registry_ca_file) for login in logins(content.docker_config)
         )
-        failing = any(check.result in ("Unreachable", "TLSError", "Error") for check in checks)
-        failures = (state.failures + 1 if same_content else 1) if failing else 0  # type: ignore[union-attr]
+        failures = (state.failures + 1 if same_content else 1) if unsettled(checks) else 0  # type: ignore[union-attr]
         delay = retry_delay(checks, verify.interval_minutes * 60.0, failures)
         self._verifications[credential] = VerificationState(
             content.content_hash, checks, failures, time.monotonic() + delay

@@ -123,8 +123,8 @@ def test_one_leader_acts_and_the_standby_takes_over_without_duplicate_work(
     time.sleep(1)
     # Converged namespaces cost the new leader nothing: one create and one patch for the new one.
     assert standby.metric("regcred_writes_total") == 2
+    # The bound is wait_for's timeout above; the figure is for the record.
     print(f"takeover after SIGKILL of the leader: {takeover:.1f}s (lease {LEASE_SECONDS}s)")
-    assert takeover < LEASE_SECONDS * 5
 
 
 def test_a_leader_stopping_gracefully_hands_over_at_once(operator_pair, wait_for):

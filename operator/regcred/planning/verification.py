@@ -25,6 +25,7 @@ __all__ = [
     "logins",
     "parse_challenge",
     "retry_delay",
+    "unsettled",
 ]
 
 CREDENTIALS_VALID = "CredentialsValid"
@@ -112,8 +113,17 @@ def credentials_condition(checks: Sequence[RegistryCheck]) -> tuple[str, str, st
     return "True", "Verified", f"all {len(checks)} registries accepted their credentials"
 
 
+# Results that say nothing about the credentials themselves: worth asking again soon.
+UNSETTLED_RESULTS = frozenset({"Unreachable", "TLSError", "Error"})
+
+
+def unsettled(checks: Sequence[RegistryCheck]) -> bool:
+    """Whether some registry could not give a verdict on its login."""
+    return any(check.result in UNSETTLED_RESULTS for check in checks)
+
+
 def retry_delay(checks: Sequence[RegistryCheck], interval: float, failures: int) -> float:
     """Seconds to the next check: the interval, or sooner with backoff while a registry is unreachable."""
-    if any(check.result in ("Unreachable", "TLSError", "Error") for check in checks):
+    if unsettled(checks):
         return min(interval, 30.0 * 2 ** min(failures, 10))
     return interval
