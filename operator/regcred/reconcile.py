@@ -72,6 +72,9 @@ log = logging.getLogger(__name__)
 MAX_REPLANS = 4  # attempts per namespace when the view turns out stale (409)
 MAX_RETRY_DELAY = 60.0
 CACHE_SYNC_TIMEOUT = 120.0
+# Registry checks wait on the network (seconds per request when a registry hangs), so
+# they get their own queue and workers: a slow registry never delays replication.
+VERIFY_WORKERS = 2
 
 
 @dataclass
@@ -133,6 +136,7 @@ class Controller:
         self.metrics = metrics or Metrics()
         self.stats = ReconcileStats()
         self.queue = WorkQueue()
+        self.verify_queue = WorkQueue()
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -187,15 +191,18 @@ class Controller:
             for informer in self.informers:
                 if not informer.synced.wait(max(0.0, deadline - time.monotonic())):
                     raise UnavailableError(f"the {informer.name} cache did not fill in time")
-        for index in range(self.config.concurrency):
-            worker = threading.Thread(target=self._work, name=f"reconcile-{index}", daemon=True)
-            worker.start()
-            self._workers.append(worker)
+        pools = [(self.queue, "reconcile", self.config.concurrency), (self.verify_queue, "verify", VERIFY_WORKERS)]
+        for queue, role, count in pools:
+            for index in range(count):
+                worker = threading.Thread(target=self._work, args=(queue,), name=f"{role}-{index}", daemon=True)
+                worker.start()
+                self._workers.append(worker)
         log.info("controller started with %d workers", self.config.concurrency)
 
     def stop(self) -> None:
         self._stop.set()
         self.queue.shutdown()
+        self.verify_queue.shutdown()
         for informer in self.informers:
             informer.stop()
         for worker in self._workers:
@@ -213,7 +220,7 @@ class Controller:
             if now - informer.last_heard > informer.silence_limit:
                 return False, f"the {informer.name} watch has been silent for {now - informer.last_heard:.0f}s"
         if not all(worker.is_alive() for worker in self._workers):
-            return False, "a reconcile worker died"
+            return False, "a worker thread died"
         return True, "ok"
 
     def readiness(self) -> tuple[bool, str]:
@@ -301,9 +308,9 @@ class Controller:
             self.enqueue_full(record.name)
 
     # -- workers ---------------------------------------------------------------
-    def _work(self) -> None:
+    def _work(self, queue: WorkQueue) -> None:
         while not self._stop.is_set():
-            key = self.queue.get()
+            key = queue.get()
             if key is None:
                 return
             kind = key[0]  # type: ignore[index]
@@ -314,17 +321,17 @@ class Controller:
                 self._attempts.pop(key, None)
             except KubeError as error:
                 result = "error"
-                self._retry(key, error)
+                self._retry(queue, key, error)
             except Exception:
                 result = "error"
                 log.exception("reconcile %s failed unexpectedly", key, extra=_log_fields(key))
-                self._retry(key, None)
+                self._retry(queue, key, None)
             finally:
-                self.queue.done(key)
+                queue.done(key)
                 self.metrics.reconciles.labels(kind=kind, result=result).inc()
                 self.metrics.reconcile_seconds.labels(kind=kind).observe(time.perf_counter() - started)
 
-    def _retry(self, key: Hashable, error: KubeError | None) -> None:
+    def _retry(self, queue: WorkQueue, key: Hashable, error: KubeError | None) -> None:
         attempt = self._attempts.get(key, 0) + 1
         self._attempts[key] = attempt
         delay = min(MAX_RETRY_DELAY, 0.5 * 2 ** min(attempt, 8)) * (1 + random.random() / 4)
@@ -332,7 +339,7 @@ class Controller:
             log.warning(
                 "reconcile %s: %s; retry %d in %.1fs", key, error, attempt, delay, extra=_log_fields(key)
             )
-        self.queue.add(key, delay=delay)
+        queue.add(key, delay=delay)
 
     def _process(self, key: Hashable) -> None:
         kind, credential, *rest = key  # type: ignore[misc]
@@ -570,7 +577,7 @@ class Controller:
             return
         state = self._verifications.get(record.name)
         if content.valid and (state is None or state.content_hash != content.content_hash):
-            self.queue.add(("verify", record.name))
+            self.verify_queue.add(("verify", record.name))
 
     def _verify(self, credential: str) -> None:
         record = self.credentials.get(credential)
@@ -592,7 +599,7 @@ class Controller:
         self._verifications[credential] = VerificationState(
             content.content_hash, checks, failures, time.monotonic() + delay
         )
-        self.queue.add(("verify", credential), delay=delay)
+        self.verify_queue.add(("verify", credential), delay=delay)
         self.queue.add(("status", credential), delay=self.config.status_debounce_seconds)
 
     def _registry_checks(self, record: CredentialRecord, content: ResolvedContent) -> list[RegistryCheck] | None:

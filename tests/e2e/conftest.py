@@ -249,16 +249,16 @@ def running_operator(operator: OperatorHandle) -> OperatorHandle:
 
 
 @pytest.fixture
-def operator_trusting(running_operator: OperatorHandle) -> Iterator[Callable[[Path], OperatorHandle]]:
-    """`operator_trusting(ca_file)` restarts the session operator to trust a registry's CA.
+def operator_with(running_operator: OperatorHandle) -> Iterator[Callable[..., OperatorHandle]]:
+    """`operator_with(**settings)` restarts the session operator with those OperatorConfig changes.
 
     Afterwards it is restarted with its own configuration again.
     """
     config = running_operator.config
 
-    def restart(ca_file: Path) -> OperatorHandle:
+    def restart(**settings: Any) -> OperatorHandle:
         running_operator.stop()
-        running_operator.start(config.model_copy(update={"registry_ca_file": str(ca_file)}))
+        running_operator.start(config.model_copy(update=settings))
         return running_operator
 
     yield restart

@@ -125,9 +125,9 @@ def test_check_login_reports_the_token_service_refusing_a_wrong_password(
 
 
 @pytest.fixture
-def bearer_operator(operator_trusting, token_registry: TokenRegistryServer):
+def bearer_operator(operator_with, token_registry: TokenRegistryServer):
     """The session operator, restarted to trust the token registry's CA; restored afterwards."""
-    return operator_trusting(token_registry.ca_file)
+    return operator_with(registry_ca_file=str(token_registry.ca_file))
 
 
 @pytest.mark.usefixtures("crd_installed", "bearer_operator")

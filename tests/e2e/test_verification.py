@@ -4,9 +4,12 @@ reading a private image with the replica the operator made."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import socket
 import subprocess
 import sys
+import threading
 import uuid
 
 import pytest
@@ -20,9 +23,9 @@ VERIFY = {"enabled": True, "intervalMinutes": 5}
 
 
 @pytest.fixture
-def verifying_operator(operator_trusting, registry):
+def verifying_operator(operator_with, registry):
     """The session operator, restarted to trust the test registry's CA; restored afterwards."""
-    return operator_trusting(registry.ca_file)
+    return operator_with(registry_ca_file=str(registry.ca_file))
 
 
 def registry_entry(server: str, username: str, source: str) -> dict:
@@ -111,6 +114,72 @@ def test_rejected_and_unreachable_registries_are_reported_distinctly_without_blo
         lambda: (condition(credentials.get(name), "CredentialsValid") or {}).get("reason") == "Verified",
         timeout=60, what="Verified after the fix",
     )
+
+
+class Tarpit:
+    """A 'registry' on 127.0.0.1 that accepts connections and never answers, until closed."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
+        self.accepted = threading.Event()
+        self.hung_up = threading.Event()  # a client gave up waiting
+        self._held: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            self._held.append(connection)
+            self.accepted.set()
+            threading.Thread(target=self._hold, args=(connection,), daemon=True).start()
+
+    def _hold(self, connection: socket.socket) -> None:
+        try:
+            while connection.recv(4096):
+                pass
+        except OSError:
+            return
+        self.hung_up.set()
+
+    def close(self) -> None:
+        self._listener.close()
+        for connection in self._held:
+            with contextlib.suppress(OSError):  # the client may have gone already
+                connection.shutdown(socket.SHUT_RDWR)  # wakes the holding thread
+            connection.close()
+
+
+def test_a_hanging_registry_does_not_hold_up_replication(
+    cluster, operator_with, make_namespace, credentials, sources, wait_for
+):
+    # One reconcile worker: a check on it would stall every other credential.
+    operator_with(concurrency=1)
+    tarpit = Tarpit()
+    try:
+        source = sources.create({"password": f"pw-{uuid.uuid4().hex}"})
+        hanging = uuid.uuid4().hex[:8]
+        make_namespace("verify", labels={"tenant": hanging})
+        credentials.create({
+            "registries": [registry_entry(tarpit.address, "robot", source)],
+            "namespaceSelector": {"matchLabels": {"tenant": hanging}},
+            "verify": VERIFY,
+        })
+        assert tarpit.accepted.wait(60), "the operator never checked the registry"
+
+        tenant = uuid.uuid4().hex[:8]
+        namespace = make_namespace("verify", labels={"tenant": tenant})
+        name = credentials.create({
+            "registries": [registry_entry("registry.example:5000", "robot", source)],
+            "namespaceSelector": {"matchLabels": {"tenant": tenant}},
+        })
+        wait_for(lambda: replica(cluster, namespace, name), what="the other credential's replica")
+        assert not tarpit.hung_up.is_set(), "replication waited for the registry check to time out"
+    finally:
+        tarpit.close()
 
 
 def kubectl_regcred_verify(cluster, name: str, *extra: str) -> subprocess.CompletedProcess:
