@@ -197,7 +197,7 @@ class Controller:
                 worker = threading.Thread(target=self._work, args=(queue,), name=f"{role}-{index}", daemon=True)
                 worker.start()
                 self._workers.append(worker)
-        log.info("controller started with %d workers", self.config.concurrency)
+        log.info("controller started with %d reconcile and %d verify workers", self.config.concurrency, VERIFY_WORKERS)
 
     def stop(self) -> None:
         self._stop.set()
@@ -232,8 +232,8 @@ class Controller:
     def preview(self, body: JsonObject) -> Preview:
         """What the operator would do for `body` (a RegistryCredential manifest) now. Writes nothing.
 
-        Needs every informer filled first (`Informer.load`, no watch). A credential not yet in the cluster is planned as
-        the newest claimant of its secret name.
+        Needs every informer filled first (`Informer.load`, no watch). A credential not yet
+        in the cluster is planned as the newest claimant of its secret name.
         """
         name = body.get("metadata", {}).get("name")
         if not name:
