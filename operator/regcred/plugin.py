@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -39,7 +40,7 @@ from regcred.planning.verification import credentials_condition, logins
 from regcred.reconcile import Controller, Preview, utc_now
 from regcred.registry import check_login
 
-__all__ = ["build_parser", "main"]
+__all__ = ["ManifestDumper", "build_parser", "main"]
 
 PROG = "kubectl regcred"
 FIELD_MANAGER = "kubectl-regcred"
@@ -52,6 +53,24 @@ class UsageError(RegcredError):
 
 
 # -- output ---------------------------------------------------------------------------
+# PyYAML leaves strings such as 1e5 or 0o17 unquoted (not numbers in YAML 1.1), but
+# kubectl's YAML reader takes them as numbers: a label value "123e4567" would come back
+# as a float. These patterns are the numbers kubectl sees that PyYAML does not quote.
+_KUBECTL_NUMBER = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|0o[0-7]+")
+
+
+class ManifestDumper(yaml.SafeDumper):
+    """Safe YAML whose strings read back as strings in kubectl too."""
+
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        if _KUBECTL_NUMBER.fullmatch(data):
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style="'")
+        return super().represent_str(data)
+
+
+ManifestDumper.add_representer(str, ManifestDumper.represent_str)
+
+
 def _progress(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
@@ -67,7 +86,7 @@ def _emit(document: Any, output: str, out: TextIO) -> None:
         json.dump(document, out, indent=2)
         out.write("\n")
     else:
-        yaml.safe_dump(document, out, sort_keys=False)
+        yaml.dump(document, out, Dumper=ManifestDumper, sort_keys=False)
 
 
 def _change_document(row: NamespaceChange) -> dict[str, Any]:
@@ -407,7 +426,7 @@ def _emit_all(documents: Iterable[JsonObject], output: str, out: TextIO) -> None
     if output == "json":
         _emit({"apiVersion": "v1", "kind": "List", "items": list(documents)}, "json", out)
     else:
-        yaml.safe_dump_all(list(documents), out, sort_keys=False)
+        yaml.dump_all(list(documents), out, Dumper=ManifestDumper, sort_keys=False)
 
 
 # -- command line ---------------------------------------------------------------------

@@ -41,8 +41,8 @@ def plan(cluster, operator_namespace: str, tmp_path: Path, *documents: dict, out
     )
 
 
-def tenant_namespaces(make_namespace, cluster, wait_for, count: int):
-    tenant = uuid.uuid4().hex[:8]
+def tenant_namespaces(make_namespace, cluster, wait_for, count: int, tenant: str | None = None):
+    tenant = tenant or uuid.uuid4().hex[:8]
     namespaces = [make_namespace("plug", labels={"tenant": tenant}) for _ in range(count)]
     for ns in namespaces:
         wait_for(lambda ns=ns: has_default_sa(cluster, ns), what=f"default SA in {ns}")
@@ -156,7 +156,9 @@ def test_status_shows_each_namespace_and_pods_that_cannot_pull(
 def test_create_prints_manifests_that_apply_and_sync(
     cluster, operator_namespace, make_namespace, credentials, wait_for, kubectl, tmp_path
 ):
-    tenant, namespaces = tenant_namespaces(make_namespace, cluster, wait_for, 1)
+    # A label value that kubectl's YAML reader takes for a number unless it is quoted.
+    numeric_looking = f"{uuid.uuid4().int % 10**8}e5"
+    tenant, namespaces = tenant_namespaces(make_namespace, cluster, wait_for, 1, tenant=numeric_looking)
     name = f"made-{uuid.uuid4().hex[:6]}"
     printed = kubectl_regcred(
         cluster, "create", name, "--server", "registry.example:5000", "--username", "robot",
