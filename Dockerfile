@@ -6,9 +6,11 @@
 #
 # The base is pinned by tag only. Pin it by digest as well (python:3.11-slim@sha256:...)
 # where the registry can be reached to look the digest up; it could not be where this
-# file was written.
+# file was written. PYTHON_IMAGE swaps in another Python 3.11+ base with pip, as the
+# real-node tests do with one made locally (--build-arg PYTHON_IMAGE=...).
+ARG PYTHON_IMAGE=python:3.11-slim
 
-FROM python:3.11-slim AS builder
+FROM ${PYTHON_IMAGE} AS builder
 WORKDIR /src
 COPY pyproject.toml README.md ./
 # Runtime dependencies as wheels, read from [project].dependencies so the test extras
@@ -17,7 +19,7 @@ RUN ["python", "-c", "import subprocess, sys, tomllib; deps = tomllib.load(open(
 COPY operator/ operator/
 RUN ["pip", "wheel", "--no-cache-dir", "--disable-pip-version-check", "--no-deps", "--wheel-dir", "/wheels", "."]
 
-FROM python:3.11-slim
+FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="regcred-operator" \
       org.opencontainers.image.description="Replicates image pull secrets into matching namespaces and patches ServiceAccounts" \
       org.opencontainers.image.licenses="Apache-2.0"
@@ -34,4 +36,7 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
 USER 65532:65532
 # 8080: Prometheus /metrics; 8081: /healthz and /readyz (regcred run's defaults).
 EXPOSE 8080 8081
-ENTRYPOINT ["regcred", "run"]
+# The command is the subcommand: the Deployment's args start with `run`, and a bare
+# `docker run IMAGE` runs the operator too.
+ENTRYPOINT ["regcred"]
+CMD ["run"]

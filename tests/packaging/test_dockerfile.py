@@ -1,6 +1,6 @@
 """The container image's Dockerfile, checked without a Docker engine.
 
-hadolint lints it; the rest reads its instructions: the entrypoint must be a console
+hadolint lints it; the rest reads its instructions: the command must be a console
 script of this project, every command must be in exec form, the runtime stage must be
 non-root and free of test extras, and the builder's wheel step, run here exactly as
 the Dockerfile writes it, must produce a wheel with the control plane's go.sum files.
@@ -8,78 +8,31 @@ the Dockerfile writes it, must produce a wheel with the control plane's go.sum f
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
 import tomllib
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from dockerfile import DOCKERFILE, global_args, instructions, parse_dockerfile, runtime_command
+
 from regcred.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
-DOCKERFILE = REPO / "Dockerfile"
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 BASE_IMAGE = "python:3.11-slim"
+BASE_IMAGE_ARG = "PYTHON_IMAGE"
 RUNTIME_USER = "65532:65532"
 WHEEL_DIR_IN_IMAGE = "/wheels"
 # Generated files the build context leaves out (.dockerignore); copying them would only slow the build.
 IGNORED_IN_CONTEXT = shutil.ignore_patterns("__pycache__", "*.egg-info")
 
 
-@dataclass(frozen=True)
-class Instruction:
-    keyword: str
-    flags: tuple[str, ...]
-    arguments: str
-
-    def exec_form(self) -> list[str]:
-        """The JSON array of an exec-form RUN/CMD/ENTRYPOINT; fails the test if shell form."""
-        try:
-            command = json.loads(self.arguments)
-        except json.JSONDecodeError:
-            pytest.fail(f"{self.keyword} {self.arguments!r} is in shell form")
-        assert isinstance(command, list) and all(isinstance(word, str) for word in command)
-        return command
-
-
-def parse_dockerfile(text: str) -> list[list[Instruction]]:
-    """Instructions grouped by stage (each stage starts at FROM); comments dropped."""
-    logical_lines: list[str] = []
-    pending = ""
-    for line in text.splitlines():
-        if not pending and (not line.strip() or line.lstrip().startswith("#")):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        logical_lines.append(pending + line)
-        pending = ""
-    stages: list[list[Instruction]] = []
-    for line in logical_lines:
-        keyword, _, rest = line.strip().partition(" ")
-        flags: list[str] = []
-        while rest.startswith("--"):
-            flag, _, rest = rest.partition(" ")
-            flags.append(flag)
-            rest = rest.lstrip()
-        instruction = Instruction(keyword.upper(), tuple(flags), rest.strip())
-        if instruction.keyword == "FROM":
-            stages.append([])
-        stages[-1].append(instruction)
-    return stages
-
-
-STAGES = parse_dockerfile(DOCKERFILE.read_text())
+PREAMBLE, *STAGES = parse_dockerfile(DOCKERFILE.read_text())
 BUILDER, RUNTIME = STAGES[0], STAGES[-1]
-
-
-def instructions(stage: list[Instruction], keyword: str) -> list[Instruction]:
-    return [instruction for instruction in stage if instruction.keyword == keyword]
 
 
 def hadolint_binary() -> str:
@@ -102,9 +55,13 @@ def test_hadolint_reports_nothing() -> None:
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
 
-def test_two_stages_on_the_pinned_slim_base() -> None:
+def test_two_stages_on_the_pinned_slim_base_by_default() -> None:
     assert len(STAGES) == 2
-    assert [stage[0].arguments.split()[0] for stage in STAGES] == [BASE_IMAGE, BASE_IMAGE]
+    # One build argument picks both stages' base, so tests can pass a base made locally.
+    assert [instruction.keyword for instruction in PREAMBLE] == ["ARG"]
+    assert global_args(PREAMBLE) == {BASE_IMAGE_ARG: BASE_IMAGE}
+    base_reference = "${" + BASE_IMAGE_ARG + "}"
+    assert [stage[0].arguments.split()[0] for stage in STAGES] == [base_reference] * 2
 
 
 def test_every_command_is_in_exec_form() -> None:
@@ -114,13 +71,10 @@ def test_every_command_is_in_exec_form() -> None:
                 instruction.exec_form()
 
 
-def test_entrypoint_is_a_console_script_and_its_subcommand_exists() -> None:
-    (entrypoint,) = instructions(RUNTIME, "ENTRYPOINT")
-    script, *arguments = entrypoint.exec_form()
-    assert (script, arguments) == ("regcred", ["run"])
+def test_the_image_runs_the_operator_by_default() -> None:
+    script, *arguments = runtime_command(None)
     assert PYPROJECT["project"]["scripts"][script] == "regcred.cli:main"
-    parsed = build_parser().parse_args(arguments)
-    assert parsed.command == "run"
+    assert build_parser().parse_args(arguments).command == "run"
 
 
 def test_runtime_stage_runs_as_non_root_with_python_settings_and_ports() -> None:

@@ -55,6 +55,13 @@ def _identity() -> str:
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
 
 
+def _kopf_identity() -> Any:
+    # Left to itself kopf names itself after getpass.getuser(), which raises in an image
+    # that runs as a uid with no passwd entry (ours: 65532). kopf's Identity is a NewType
+    # of str that kopf does not export.
+    return _identity()
+
+
 def _stop_on_lost_lease(lease_lost: threading.Event) -> None:
     """Stop kopf the way a kubelet would; a stop flag would leave kopf's waiter thread behind."""
     lease_lost.set()
@@ -116,7 +123,7 @@ def run_operator(
             while not elector.leading.wait(1.0):
                 pass
         metrics.leader.set(1)
-        kopf.run(clusterwide=True, standalone=True, memo=memo)
+        kopf.run(clusterwide=True, standalone=True, memo=memo, identity=_kopf_identity())
     finally:
         metrics.leader.set(0)
         if elector is not None:
@@ -146,6 +153,7 @@ class OperatorThread:
                 kopf.operator(
                     clusterwide=True,
                     standalone=True,
+                    identity=_kopf_identity(),
                     memo=self.memo,
                     stop_flag=self._stop_flag,
                     ready_flag=self._ready_flag,

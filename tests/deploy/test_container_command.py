@@ -1,0 +1,28 @@
+"""The image's command and the Deployments' args, read together as the kubelet joins them.
+
+Each half once had a test of its own and both passed while every Pod crash-looped on
+`regcred run run`; only the joined command proves anything. tests/image/ runs it for real.
+"""
+
+from __future__ import annotations
+
+import pytest
+from dockerfile import runtime_command
+from manifests import DEPLOY, only
+
+from regcred.cli import build_parser
+
+
+@pytest.fixture(params=["kustomize", "helm"])
+def deployment_args(request, kustomize, helm_template) -> list[str]:
+    manifests = kustomize(DEPLOY) if request.param == "kustomize" else helm_template()
+    (container,) = only(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert "command" not in container, "the image's ENTRYPOINT is the command"
+    return container["args"]
+
+
+def test_the_deployment_runs_the_operator_with_its_flags(deployment_args: list[str]) -> None:
+    script, *arguments = runtime_command(deployment_args)
+    assert script == "regcred"
+    parsed = build_parser().parse_args(arguments)  # exits (fails the test) on `run run`
+    assert parsed.command == "run" and parsed.leader_elect
