@@ -83,6 +83,8 @@ CRANE_TIMEOUT_SECONDS = 120.0
 BCRYPT_ROUNDS = 4
 # Another process may take the free port between probe and bind; then try a new one.
 START_ATTEMPTS = 3
+IMAGE_NOTE_PATH = "regcred-test/image.txt"
+PROGRAM_PATH = "regcred-test/program"
 
 
 class RegistryError(RuntimeError):
@@ -180,7 +182,7 @@ class RegistryServer:
             config = self._write_files()
             auth = self._auth_config()
             for _ in range(START_ATTEMPTS):
-                self.address = f"{LOCALHOST}:{free_port()}"
+                self.address = self._next_address()
                 config.write_text(self._config_yaml(auth))
                 self._spawn(registry_bin, config)
                 if self._wait_until_serving():
@@ -273,30 +275,56 @@ class RegistryServer:
         The layer holds one small file naming the image, so each image has its own digest.
         """
         reference = f"{self.address}/{repository}:{tag}"
+        self._push_layer(reference, IMAGE_NOTE_PATH, f"{reference}\n".encode(), mode=0o644)
+        return reference
+
+    def push_program(self, repository: str, tag: str, program: Path) -> str:
+        """Push an image that runs `program` (a static executable); return its reference."""
+        reference = f"{self.address}/{repository}:{tag}"
+        self._push_layer(reference, PROGRAM_PATH, program.read_bytes(), mode=0o755)
+        entrypoint = "/" + PROGRAM_PATH
+        self._crane_as_pusher(["mutate", "--entrypoint", entrypoint, "-t", reference, reference])
+        return reference
+
+    def _push_layer(self, reference: str, path_in_image: str, content: bytes, mode: int) -> None:
         layer = self.workdir / "layers" / f"{uuid.uuid4().hex}.tar"
         layer.parent.mkdir(exist_ok=True)
-        _write_layer(layer, f"{reference}\n".encode())
-        credentials = self.write_docker_config(self.workdir / "pusher")
-        result = self.crane(
-            ["append", "--oci-empty-base", "-f", str(layer), "-t", reference], credentials
-        )
+        _write_layer(layer, path_in_image, content, mode)
+        self._crane_as_pusher(["append", "--oci-empty-base", "-f", str(layer), "-t", reference])
+
+    def _crane_as_pusher(self, args: list[str]) -> None:
+        result = self.crane(args, self.write_docker_config(self.workdir / "pusher"))
         if result.returncode != 0:
-            raise RegistryError(f"crane could not push {reference}:\n{result.stderr}")
-        return reference
+            raise RegistryError(f"crane {args[0]} failed:\n{result.stderr}")
 
     # -- internals ------------------------------------------------------------------
 
     def _write_files(self) -> Path:
         """Write the PKI and storage folder; return where config.yml goes."""
-        self._pki = make_pki(self.workdir / "pki")
+        self._pki = make_pki(self.workdir / "pki", self._extra_serving_names())
         (self.workdir / "storage").mkdir()
         return self.workdir / "config.yml"
 
+    def _next_address(self) -> str:
+        """The address to try serving on next ("host:port")."""
+        return f"{LOCALHOST}:{free_port()}"
+
+    def _extra_serving_names(self) -> tuple[str, ...]:
+        """DNS names the serving certificate covers besides localhost and 127.0.0.1."""
+        return ()
+
+    def _listen_address(self) -> str:
+        """The registry's ``http.addr``: where clients reach it, on this machine."""
+        return self.address
+
     def _auth_config(self) -> dict[str, object]:
         """Prepare what the auth needs and return the config's ``auth`` section: htpasswd."""
+        self._write_htpasswd()
+        return {"htpasswd": {"realm": REALM, "path": str(self.workdir / "htpasswd")}}
+
+    def _write_htpasswd(self) -> None:
         hashed = bcrypt.hashpw(self.password.encode(), bcrypt.gensalt(rounds=BCRYPT_ROUNDS))
         (self.workdir / "htpasswd").write_text(f"{self.username}:{hashed.decode()}\n")
-        return {"htpasswd": {"realm": REALM, "path": str(self.workdir / "htpasswd")}}
 
     def _config_yaml(self, auth: dict[str, object]) -> str:
         config = {
@@ -307,7 +335,7 @@ class RegistryServer:
                 "delete": {"enabled": True},
             },
             "http": {
-                "addr": self.address,
+                "addr": self._listen_address(),
                 # Set, so the registry does not warn that it made one up.
                 "secret": secrets.token_hex(16),
                 # make_pki's serving certificate covers 127.0.0.1 and localhost.
@@ -433,11 +461,11 @@ class TokenRegistryServer(RegistryServer):
         }
 
 
-def _write_layer(path: Path, content: bytes) -> None:
+def _write_layer(path: Path, path_in_image: str, content: bytes, mode: int) -> None:
     """An uncompressed layer tarball with one file; fixed metadata keeps it reproducible."""
-    info = tarfile.TarInfo("regcred-test/image.txt")
+    info = tarfile.TarInfo(path_in_image)
     info.size = len(content)
-    info.mode = 0o644
+    info.mode = mode
     with tarfile.open(path, "w") as archive:
         archive.addfile(info, io.BytesIO(content))
 

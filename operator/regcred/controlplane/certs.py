@@ -53,8 +53,12 @@ class ControlPlanePki:
     service_account: KeyPairFiles  # .cert holds the public key
 
 
-def make_pki(folder: Path) -> ControlPlanePki:
-    """Create a fresh CA and every certificate and key of the control plane in ``folder``."""
+def make_pki(folder: Path, extra_serving_names: Sequence[str] = ()) -> ControlPlanePki:
+    """Create a fresh CA and every certificate and key of the control plane in ``folder``.
+
+    The serving certificate covers localhost, 127.0.0.1 and the in-cluster API names,
+    plus `extra_serving_names` (DNS names, for servers reached by another name).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "regcred-local-ca")])
@@ -68,7 +72,7 @@ def make_pki(folder: Path) -> ControlPlanePki:
     ca_path = folder / "ca.crt"
     ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
 
-    serving_names = [x509.DNSName(name) for name in SERVING_DNS_NAMES] + [
+    serving_names = [x509.DNSName(name) for name in (*SERVING_DNS_NAMES, *extra_serving_names)] + [
         x509.IPAddress(ipaddress.ip_address(address)) for address in SERVING_IPS
     ]
     serving = _issue(
