@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TextIO
@@ -27,10 +27,16 @@ __all__ = [
     "ETCD_VERSION",
     "KUBERNETES_VERSION",
     "BuildError",
+    "build_kubernetes_commands",
     "cache_root",
+    "download_go_mod",
     "ensure_binaries",
     "find_binaries",
+    "go_environment",
+    "kubernetes_ldflags",
     "pinned_folder",
+    "prepare_module",
+    "run_go",
 ]
 
 KUBERNETES_VERSION = "v1.37.2"
@@ -129,14 +135,14 @@ def _build(folder: Path) -> None:
     bin_folder = folder / "bin"
     bin_folder.mkdir(exist_ok=True)
     log_path = folder / "build.log"
-    env = _go_environment()
+    env = go_environment()
     started = time.monotonic()
     with log_path.open("w") as log:
         _progress(f"building the local control plane into {bin_folder} (log: {log_path})")
 
-        etcd_module = _prepare_module(folder, "etcd", _etcd_go_mod())
+        etcd_module = prepare_module(folder, "etcd", _etcd_go_mod())
         _progress(f"building etcd {ETCD_VERSION} ...")
-        _run_go(
+        run_go(
             [
                 "build",
                 "-mod=mod",
@@ -152,32 +158,7 @@ def _build(folder: Path) -> None:
             log,
         )
 
-        kubernetes_module = _prepare_module(
-            folder, "kubernetes", f"module {KUBERNETES_WRAPPER}\n\ngo 1.26.0\n"
-        )
-        kubernetes_go_mod = _download_go_mod(
-            f"k8s.io/kubernetes@{KUBERNETES_VERSION}", kubernetes_module, env, log
-        )
-        (kubernetes_module / "go.mod").write_text(kubernetes_wrapper_go_mod(kubernetes_go_mod))
-        _progress(
-            f"building {', '.join(KUBERNETES_COMMANDS)} {KUBERNETES_VERSION} "
-            "(several minutes when cold) ..."
-        )
-        _run_go(
-            [
-                "build",
-                "-mod=mod",
-                "-trimpath",
-                "-ldflags",
-                _kubernetes_ldflags(),
-                "-o",
-                str(bin_folder) + os.sep,
-                *(f"k8s.io/kubernetes/cmd/{command}" for command in KUBERNETES_COMMANDS),
-            ],
-            kubernetes_module,
-            env,
-            log,
-        )
+        build_kubernetes_commands(KUBERNETES_COMMANDS, folder, bin_folder, env, log)
 
     missing = _missing_binaries(bin_folder)
     if missing:
@@ -186,6 +167,47 @@ def _build(folder: Path) -> None:
     stamp = {"kubernetes": KUBERNETES_VERSION, "etcd": ETCD_VERSION, "buildSeconds": seconds}
     (folder / STAMP_NAME).write_text(json.dumps(stamp, indent=2) + "\n")
     _progress(f"built the local control plane in {seconds} s")
+
+
+def build_kubernetes_commands(
+    commands: Sequence[str],
+    folder: Path,
+    bin_folder: Path,
+    env: Mapping[str, str],
+    log: TextIO,
+    sums_package: str | None = None,
+) -> None:
+    """Build ``k8s.io/kubernetes/cmd/COMMAND`` for each command into `bin_folder`.
+
+    The wrapper module goes to ``folder/modules/kubernetes`` with the committed go.sum
+    of `sums_package` (default: this package's, which covers the control plane's
+    commands; other commands may need a go.sum listing more modules).
+    """
+    kubernetes_module = prepare_module(
+        folder, "kubernetes", f"module {KUBERNETES_WRAPPER}\n\ngo 1.26.0\n", sums_package
+    )
+    kubernetes_go_mod = download_go_mod(
+        f"k8s.io/kubernetes@{KUBERNETES_VERSION}", kubernetes_module, env, log
+    )
+    (kubernetes_module / "go.mod").write_text(kubernetes_wrapper_go_mod(kubernetes_go_mod))
+    _progress(
+        f"building {', '.join(commands)} {KUBERNETES_VERSION} (several minutes when cold) ..."
+    )
+    run_go(
+        [
+            "build",
+            "-mod=mod",
+            "-trimpath",
+            "-ldflags",
+            kubernetes_ldflags(),
+            "-o",
+            str(bin_folder) + os.sep,
+            *(f"k8s.io/kubernetes/cmd/{command}" for command in commands),
+        ],
+        kubernetes_module,
+        env,
+        log,
+    )
 
 
 def kubernetes_wrapper_go_mod(upstream_go_mod: str) -> str:
@@ -223,12 +245,15 @@ def _etcd_go_mod() -> str:
     return f"module {ETCD_WRAPPER}\n\ngo 1.26.0\n\nrequire {ETCD_PACKAGE} {ETCD_VERSION}\n"
 
 
-def _prepare_module(folder: Path, name: str, go_mod: str) -> Path:
-    """Create a wrapper module folder with its go.mod and the committed go.sum."""
+def prepare_module(folder: Path, name: str, go_mod: str, sums_package: str | None = None) -> Path:
+    """Create a wrapper module folder with its go.mod and the committed go.sum.
+
+    The go.sum is ``modules/NAME/go.sum`` of `sums_package` (default: this package).
+    """
     module = folder / "modules" / name
     module.mkdir(parents=True, exist_ok=True)
     (module / "go.mod").write_text(go_mod)
-    committed_sum = resources.files(__package__).joinpath("modules", name, "go.sum")
+    committed_sum = resources.files(sums_package or __package__).joinpath("modules", name, "go.sum")
     if committed_sum.is_file():
         (module / "go.sum").write_bytes(committed_sum.read_bytes())
     else:
@@ -236,22 +261,25 @@ def _prepare_module(folder: Path, name: str, go_mod: str) -> Path:
     return module
 
 
-def _go_environment() -> dict[str, str]:
+def go_environment() -> dict[str, str]:
+    """The environment for a static build with the installed Go toolchain."""
     env = dict(os.environ)
     # A static build with the installed Go; never switch toolchains behind the user's back.
     env.update({"CGO_ENABLED": "0", "GOTOOLCHAIN": "local"})
     return env
 
 
-def _download_go_mod(
+def download_go_mod(
     module_query: str, module_folder: Path, env: Mapping[str, str], log: TextIO
 ) -> str:
+    """Download a module (checked against the wrapper's go.sum); return its go.mod text."""
     # Run inside the wrapper module so the download is checked against its go.sum.
-    output = _run_go(["mod", "download", "-json", module_query], module_folder, env, log)
+    output = run_go(["mod", "download", "-json", module_query], module_folder, env, log)
     return Path(json.loads(output)["GoMod"]).read_text()
 
 
-def _run_go(args: list[str], cwd: Path, env: Mapping[str, str], log: TextIO) -> str:
+def run_go(args: list[str], cwd: Path, env: Mapping[str, str], log: TextIO) -> str:
+    """Run ``go ARGS`` in `cwd`, output to `log`; return stdout or raise BuildError."""
     log.write(f"$ go {' '.join(args)}  (in {cwd})\n")
     log.flush()
     started = time.monotonic()
@@ -276,7 +304,8 @@ def _run_go(args: list[str], cwd: Path, env: Mapping[str, str], log: TextIO) -> 
     return result.stdout
 
 
-def _kubernetes_ldflags() -> str:
+def kubernetes_ldflags() -> str:
+    """Linker flags stamping the pinned version into a Kubernetes command."""
     # Without these stamps /version and `kubectl version` report a v0.0.0 placeholder.
     major, minor = KUBERNETES_VERSION.removeprefix("v").split(".")[:2]
     stamps = {
