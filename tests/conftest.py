@@ -17,10 +17,13 @@ import pytest
 from kubernetes import client, config
 
 from regcred.controlplane import ensure_binaries
+from regcred.kind.docker import engine_reachable
+from regcred.kind.operator_image import build_operator_image
 from registryserver import RegistryServer, TokenRegistryServer
 from testcluster import EXTERNAL_KUBECONFIG_ENV, Cluster, local_cluster
 
 TEST_LABEL_KEY = "test.regcred.dev/case"
+REPO = Path(__file__).resolve().parents[1]  # the checkout the image is built from
 
 
 @pytest.fixture(scope="session")
@@ -95,3 +98,20 @@ def token_registry() -> Iterator[TokenRegistryServer]:
     """The registry with token auth: Bearer tokens from a Python token service (see `registryserver`)."""
     with TokenRegistryServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> None:
+    """A Docker engine that answers: a skip on a developer's machine, a failure on CI."""
+    if engine_reachable():
+        return
+    message = "no Docker engine answers; hack/docker-up.sh installs and starts one"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def operator_image(docker_engine) -> str:
+    """The operator's image built from this checkout (on a Python base made locally)."""
+    return build_operator_image(REPO)
