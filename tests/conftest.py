@@ -14,16 +14,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gotools import ensure_go_tool
 from kubernetes import client, config
+from registryserver import RegistryServer, TokenRegistryServer
+from testcluster import EXTERNAL_KUBECONFIG_ENV, Cluster, local_cluster
 
 from regcred.controlplane import ensure_binaries
 from regcred.kind.docker import engine_reachable
 from regcred.kind.operator_image import build_operator_image
-from registryserver import RegistryServer, TokenRegistryServer
-from testcluster import EXTERNAL_KUBECONFIG_ENV, Cluster, local_cluster
 
 TEST_LABEL_KEY = "test.regcred.dev/case"
 REPO = Path(__file__).resolve().parents[1]  # the checkout the image is built from
+HELM_VERSION = "v4.3.1"
+# helm's wrapper module's go.sum checks every download, like the control plane's.
+HELM_MODULE_SUM = Path(__file__).parent / "deploy" / "helm-module" / "go.sum"
 
 
 @pytest.fixture(scope="session")
@@ -115,3 +119,18 @@ def docker_engine() -> None:
 def operator_image(docker_engine) -> str:
     """The operator's image built from this checkout (on a Python base made locally)."""
     return build_operator_image(REPO)
+
+
+@pytest.fixture(scope="session")
+def helm_bin() -> Path:
+    """The pinned helm, built from source once (``$REGCRED_HELM`` names one to use instead)."""
+    return ensure_go_tool(
+        "helm",
+        module="helm.sh/helm/v4",
+        version=HELM_VERSION,
+        package="helm.sh/helm/v4/cmd/helm",
+        sum_file=HELM_MODULE_SUM,
+        env_override="REGCRED_HELM",
+        # Stamp the version, as helm's release build does; `helm version` says v0.0.0 otherwise.
+        ldflags=f"-s -w -X helm.sh/helm/v4/internal/version.version={HELM_VERSION}",
+    )
