@@ -7,7 +7,8 @@ from typing import NamedTuple
 
 import pytest
 
-from regcred.planning.stuckpods import PodFacts, PodOwner, plan_stuck_pods
+from regcred.kube.resources import pod_facts
+from regcred.planning.stuckpods import PodFacts, PodOwner, plan_stuck_pods, stuck_pod_problems
 
 PULL = "acme-pull"
 REPLICA_SET = PodOwner("apps/v1", "ReplicaSet", "web-5d9c", "uid-rs")
@@ -98,3 +99,41 @@ def test_results_are_sorted_by_name_and_siblings_restart_together() -> None:
 def test_nothing_to_do_without_pods() -> None:
     plan = plan_stuck_pods([], PULL, ACCOUNTS)
     assert plan.restart == () and plan.report == ()
+
+
+def test_problems_tell_what_to_do_for_each_kind_of_stuck_pod() -> None:
+    restartable, bare = pod(name="web"), pod(name="bare", uid="u2", owner=None)
+    templated = pod(name="tpl", uid="u3", image_pull_secrets=("team-own",))
+
+    problems = stuck_pod_problems(plan_stuck_pods([restartable, bare, templated], PULL, ACCOUNTS), PULL)
+
+    assert problems[restartable].endswith("delete it, or set spec.restartStuckPods")
+    assert "no controller to recreate it" in problems[bare]
+    assert "template sets imagePullSecrets" in problems[templated]
+
+
+def test_pod_facts_from_an_api_object() -> None:
+    obj = {
+        "metadata": {
+            "namespace": "team-a", "name": "web-1", "uid": "u1", "resourceVersion": "7",
+            "ownerReferences": [
+                {"apiVersion": "example.com/v1", "kind": "Tracker", "name": "t", "uid": "ut"},
+                {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web", "uid": "ur", "controller": True},
+            ],
+        },
+        "spec": {"imagePullSecrets": [{"name": "other"}]},
+        "status": {
+            "phase": "Pending",
+            "initContainerStatuses": [{"state": {"waiting": {"reason": "ErrImagePull", "message": "x"}}}],
+            "containerStatuses": [{"state": {"waiting": {"reason": "PodInitializing"}}}, {"state": {"running": {}}}],
+        },
+    }  # fmt: skip
+
+    facts = pod_facts(obj)
+
+    assert facts.owner == PodOwner("apps/v1", "ReplicaSet", "web", "ur")  # the controller, not any owner
+    assert facts.service_account == "default"  # what admission fills in when none is named
+    assert facts.image_pull_secrets == ("other",)
+    assert facts.waiting_reasons == ("ErrImagePull", "PodInitializing")
+    assert not facts.deleting
+    assert pod_facts({**obj, "metadata": {**obj["metadata"], "ownerReferences": []}}).owner is None

@@ -32,6 +32,7 @@ __all__ = [
     "StuckPod",
     "StuckPodPlan",
     "plan_stuck_pods",
+    "stuck_pod_problems",
 ]
 
 # The kubelet's waiting reasons for a failed pull and the back-off after it.
@@ -125,3 +126,18 @@ def plan_stuck_pods(
             continue
         restart.append(pod)
     return StuckPodPlan(tuple(restart), tuple(report))
+
+
+def stuck_pod_problems(plan: StuckPodPlan, secret_name: str) -> dict[PodFacts, str]:
+    """What to tell a person about each stuck Pod of a plan (`kubectl regcred status`)."""
+    problems = {
+        pod: f"stuck without {secret_name}, created before its ServiceAccount listed it: "
+        "delete it, or set spec.restartStuckPods"
+        for pod in plan.restart
+    }
+    for stuck in plan.report:
+        if stuck.reason == NO_CONTROLLER:
+            problems[stuck.pod] = f"stuck without {secret_name} and no controller to recreate it: recreate it"
+        else:
+            problems[stuck.pod] = f"stuck: its template sets imagePullSecrets without {secret_name}"
+    return problems
