@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from regcred.config import OperatorConfig
 from regcred.errors import ConflictError, InvalidSpecError, KubeError, UnavailableError
@@ -101,17 +101,28 @@ class VerificationState:
     due: float  # monotonic
 
 
-@dataclass
 class RestartMemory:
-    """The Pods deleted in one namespace (by uid) and their owners, kept while still listed."""
+    """The Pods we deleted (by uid) and their owners, per namespace, while they are still listed."""
 
-    pod_uids: set[str] = field(default_factory=set)
-    owner_uids: set[str] = field(default_factory=set)
+    def __init__(self) -> None:
+        self._pods: dict[str, set[str]] = {}
+        self._owners: dict[str, set[str]] = {}
 
-    def keep_only(self, listed: list[PodFacts]) -> None:
-        # A uid never comes back, so a Pod no longer listed needs no remembering.
-        self.pod_uids &= {pod.uid for pod in listed}
-        self.owner_uids &= {pod.owner.uid for pod in listed if pod.owner}
+    def recall(self, namespace: str, listed: list[PodFacts]) -> tuple[frozenset[str], frozenset[str]]:
+        """The deleted Pods' and their owners' uids among `listed`, forgetting the rest."""
+        # A uid never comes back: what is no longer listed needs no remembering.
+        pods = self._pods.pop(namespace, set()) & {pod.uid for pod in listed}
+        owners = self._owners.pop(namespace, set()) & {pod.owner.uid for pod in listed if pod.owner}
+        if pods:
+            self._pods[namespace] = pods
+        if owners:
+            self._owners[namespace] = owners
+        return frozenset(pods), frozenset(owners)
+
+    def remember(self, pod: PodFacts) -> None:
+        self._pods.setdefault(pod.namespace, set()).add(pod.uid)
+        if pod.owner is not None:
+            self._owners.setdefault(pod.namespace, set()).add(pod.owner.uid)
 
 
 @dataclass(frozen=True)
@@ -165,9 +176,9 @@ class Controller:
         self._attempts: dict[Hashable, int] = {}
         self._last_full: dict[str, float] = {}
         self._verifications: dict[str, VerificationState] = {}
-        # spec.restartStuckPods: per namespace what we deleted; per credential the stuck Pods
-        # left alone (by namespace) and the restarts counted since status.restartedPods.
-        self._restarts: dict[str, RestartMemory] = {}
+        # spec.restartStuckPods: the Pods we deleted; per credential the stuck Pods left
+        # alone (by namespace) and the restarts counted, starting from status.restartedPods.
+        self._restarts = RestartMemory()
         self._stuck: dict[str, dict[str, tuple[str, ...]]] = {}
         self._restarted: dict[str, int] = {}
 
@@ -618,9 +629,7 @@ class Controller:
         for _ in range(MAX_REPLANS):
             pods = list_pending_pods(self.client, namespace)
             with self._lock:
-                memory = self._restarts.setdefault(namespace, RestartMemory())
-                memory.keep_only(pods)
-                deleted, owners = frozenset(memory.pod_uids), frozenset(memory.owner_uids)
+                deleted, owners = self._restarts.recall(namespace, pods)
             plan = plan_stuck_pods(pods, record.secret_name, accounts, deleted, owners)
             with self._lock:
                 reported = tuple(stuck.pod.key for stuck in plan.report)
@@ -641,9 +650,7 @@ class Controller:
         if not delete_pod(self.client, pod):
             return  # gone already: nothing restarted by us
         with self._lock:
-            memory = self._restarts.setdefault(pod.namespace, RestartMemory())
-            memory.pod_uids.add(pod.uid)
-            memory.owner_uids.add(pod.owner.uid)
+            self._restarts.remember(pod)
             self._restarted[record.name] = self._restarted_pods(record) + 1
         self.metrics.restarted_pods.labels(credential=record.name).inc()
         message = (
