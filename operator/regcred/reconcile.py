@@ -8,7 +8,8 @@ source Secret event, the periodic resync - becomes a key on one work queue:
     ("status", credential)          write status once the namespace work has settled
 
 Plans are made from the informer caches, so a pass over a converged cluster
-reads nothing from the API server and writes nothing.
+reads nothing from the API server and writes nothing; the one exception is
+spec.restartStuckPods, whose namespace passes list that namespace's Pending Pods.
 """
 
 from __future__ import annotations
