@@ -45,6 +45,12 @@ class Metrics:
             "regcred_leader", "1 while this instance holds the leader Lease (or runs without election).",
             registry=self.registry,
         )
+        self.restarted_pods = Counter(
+            "regcred_restarted_pods",
+            "Stuck Pods deleted so that their controllers recreate them with the pull secret "
+            "(spec.restartStuckPods), by credential.",
+            ["credential"], registry=self.registry,
+        )
         self.last_sync = Gauge(
             "regcred_last_successful_sync_timestamp_seconds",
             "When a credential's status last reported every matched namespace synced.",
@@ -61,7 +67,8 @@ class Metrics:
                 self.namespaces.remove(credential, state)
             except KeyError:
                 pass
-        try:
-            self.last_sync.remove(credential)
-        except KeyError:
-            pass
+        for per_credential in (self.last_sync, self.restarted_pods):
+            try:
+                per_credential.remove(credential)
+            except KeyError:
+                pass

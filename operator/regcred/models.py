@@ -144,6 +144,7 @@ class RegistryCredentialSpec(_ApiModel):
         default_factory=lambda: ["default"], max_length=MAX_SERVICE_ACCOUNT_PATTERNS
     )
     verify: Verification | None = None
+    restart_stuck_pods: bool = False
 
     @model_validator(mode="after")
     def _has_a_source(self) -> RegistryCredentialSpec:
@@ -205,4 +206,6 @@ class RegistryCredentialStatus(_ApiModel):
     conflicted_namespaces: list[NamespaceIssue] = Field(default_factory=list)
     overridden_registries: list[RegistryOverride] = Field(default_factory=list)
     registry_checks: list[RegistryCheck] = Field(default_factory=list)
+    restarted_pods: int = 0
+    stuck_pods: list[str] = Field(default_factory=list)
     conditions: list[Condition] = Field(default_factory=list)

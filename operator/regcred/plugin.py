@@ -3,7 +3,8 @@
 - `plan -f FILE`: what applying RegistryCredential manifests would change, now, in
   this cluster; writes nothing. Exit code 0: no change, 1: changes, 2: an error.
 - `status [NAME]`: per namespace, whether the replica and the ServiceAccount entries
-  are in place, why not, and which Pods fail to pull for want of a pull secret.
+  are in place, why not, and which Pods fail to pull for want of a pull secret
+  (including Pods stuck since before their ServiceAccount listed it).
 - `verify NAME`: check its logins against the registries now (as spec.verify does).
   Exit code 0: all accepted, 1: not all, 2: an error.
 - `create NAME`: the source Secret and the RegistryCredential as manifests (for Git),
@@ -30,12 +31,13 @@ from pydantic import ValidationError
 
 from regcred.errors import InvalidSpecError, NotFoundError, RegcredError
 from regcred.kube.client import JsonObject, KubeClient, load_api_client, object_path
-from regcred.kube.resources import CREDENTIALS_PATH, credential_path
+from regcred.kube.resources import CREDENTIALS_PATH, credential_path, list_pending_pods
 from regcred.models import API_GROUP, API_VERSION, KIND, PLURAL, RegistryCredentialSpec
 from regcred.options import add_connection_arguments, add_namespace_arguments, config_from_args
 from regcred.planning.dockerconfig import kubectl_auth_entry, parse_docker_config, render_docker_config
 from regcred.planning.preview import NamespaceChange, describe, pull_failure, summarize
 from regcred.planning.sources import DOCKER_CONFIG_KEY, DOCKER_CONFIG_TYPE
+from regcred.planning.stuckpods import PodFacts, plan_stuck_pods, stuck_pod_problems
 from regcred.planning.verification import credentials_condition, logins
 from regcred.reconcile import Controller, Preview, utc_now
 from regcred.registry import check_login
@@ -206,8 +208,8 @@ def _replica_state(row: NamespaceChange) -> str:
     )
 
 
-def _pods_failing_to_pull(client: KubeClient, namespaces: set[str]) -> dict[str, list[str]]:
-    """Per namespace, `pod: reason` for Pods whose latest event is a pull-secret or pull-auth failure."""
+def _pods_failing_to_pull(client: KubeClient, namespaces: set[str]) -> dict[str, dict[str, str]]:
+    """Per namespace and Pod, the problem of Pods whose latest event is a pull-secret or pull-auth failure."""
     events = client.request("GET", "/api/v1/events", query={"fieldSelector": "involvedObject.kind=Pod"})
     latest: dict[tuple[str, str], JsonObject] = {}
     for event in events.get("items", []):
@@ -218,12 +220,29 @@ def _pods_failing_to_pull(client: KubeClient, namespaces: set[str]) -> dict[str,
         stamp = event.get("lastTimestamp") or event.get("eventTime") or ""
         if key not in latest or stamp >= (latest[key].get("lastTimestamp") or latest[key].get("eventTime") or ""):
             latest[key] = event
-    failing: dict[str, list[str]] = {}
-    for (namespace, pod), event in sorted(latest.items()):
+    failing: dict[str, dict[str, str]] = {}
+    for (namespace, pod), event in latest.items():
         problem = pull_failure(event.get("reason", ""), event.get("message", ""))
         if problem:
-            failing.setdefault(namespace, []).append(f"{pod}: {problem}")
+            failing.setdefault(namespace, {})[pod] = problem
     return failing
+
+
+def _stuck_pods(
+    controller: Controller, pending: list[PodFacts], secret_name: str, namespaces: set[str]
+) -> dict[str, dict[str, str]]:
+    """Per namespace and Pod, why a Pod waiting to pull lacks the secret its ServiceAccount lists.
+
+    The same decision the operator makes with spec.restartStuckPods, so that with the
+    option off the Pods it would restart are shown, and with it on the ones it leaves.
+    """
+    stuck: dict[str, dict[str, str]] = {}
+    for namespace in namespaces:
+        accounts = {sa.name: sa.image_pull_secrets for sa in controller.service_accounts.in_group(namespace)}
+        plan = plan_stuck_pods([p for p in pending if p.namespace == namespace], secret_name, accounts)
+        for pod, problem in stuck_pod_problems(plan, secret_name).items():
+            stuck.setdefault(namespace, {})[pod.name] = problem
+    return stuck
 
 
 def _status_rows(controller: Controller, body: JsonObject) -> tuple[Preview, list[dict[str, Any]]]:
@@ -266,10 +285,18 @@ def run_status(args: argparse.Namespace, out: TextIO) -> int:
             continue
         reports.append({"credential": preview.credential, "secretName": preview.secret_name,
                         "sourceProblems": _source_problems(preview), "namespaces": rows})
-    failing = _pods_failing_to_pull(client, {row["namespace"] for r in reports for row in r["namespaces"]})
+    namespaces = {row["namespace"] for r in reports for row in r["namespaces"]}
+    failing = _pods_failing_to_pull(client, namespaces)
+    pending = list_pending_pods(client) if namespaces else []
     for report in reports:
+        if "invalid" in report:
+            continue
+        served = {row["namespace"] for row in report["namespaces"]}
+        stuck = _stuck_pods(controller, pending, report["secretName"], served)
         for row in report["namespaces"]:
-            row["podsFailingToPull"] = failing.get(row["namespace"], [])
+            # A stuck Pod's latest event is often only a back-off; its status says more.
+            pods = {**failing.get(row["namespace"], {}), **stuck.get(row["namespace"], {})}
+            row["podsFailingToPull"] = [f"{pod}: {problem}" for pod, problem in sorted(pods.items())]
 
     if args.output in ("json", "yaml"):
         _emit(reports, args.output, out)

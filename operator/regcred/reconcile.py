@@ -8,7 +8,8 @@ source Secret event, the periodic resync - becomes a key on one work queue:
     ("status", credential)          write status once the namespace work has settled
 
 Plans are made from the informer caches, so a pass over a converged cluster
-reads nothing from the API server and writes nothing.
+reads nothing from the API server and writes nothing; the one exception is
+spec.restartStuckPods, whose namespace passes list that namespace's Pending Pods.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from regcred.kube.resources import (
     CredentialRecord,
     apply_write,
     credential_record,
+    credential_reference,
+    delete_pod,
+    list_pending_pods,
     namespace_info,
     patch_credential_status,
     post_event,
@@ -61,6 +65,7 @@ from regcred.planning.plan import (
 )
 from regcred.planning.selection import Claimant, NamespaceInfo, claim_winner, selects_namespace
 from regcred.planning.sources import ResolvedContent, SourceSecret, resolve_content
+from regcred.planning.stuckpods import PodFacts, plan_stuck_pods
 from regcred.planning.verification import CREDENTIALS_VALID, logins, retry_delay, unsettled
 from regcred.registry import check_login
 from regcred.workqueue import WorkQueue
@@ -95,6 +100,30 @@ class VerificationState:
     checks: tuple[RegistryCheck, ...]
     failures: int  # consecutive checks that could not reach a verdict
     due: float  # monotonic
+
+
+class RestartMemory:
+    """The Pods we deleted (by uid) and their owners, per namespace, while they are still listed."""
+
+    def __init__(self) -> None:
+        self._pods: dict[str, set[str]] = {}
+        self._owners: dict[str, set[str]] = {}
+
+    def recall(self, namespace: str, listed: list[PodFacts]) -> tuple[frozenset[str], frozenset[str]]:
+        """The deleted Pods' and their owners' uids among `listed`, forgetting the rest."""
+        # A uid never comes back: what is no longer listed needs no remembering.
+        pods = self._pods.pop(namespace, set()) & {pod.uid for pod in listed}
+        owners = self._owners.pop(namespace, set()) & {pod.owner.uid for pod in listed if pod.owner}
+        if pods:
+            self._pods[namespace] = pods
+        if owners:
+            self._owners[namespace] = owners
+        return frozenset(pods), frozenset(owners)
+
+    def remember(self, pod: PodFacts) -> None:
+        self._pods.setdefault(pod.namespace, set()).add(pod.uid)
+        if pod.owner is not None:
+            self._owners.setdefault(pod.namespace, set()).add(pod.owner.uid)
 
 
 @dataclass(frozen=True)
@@ -148,6 +177,11 @@ class Controller:
         self._attempts: dict[Hashable, int] = {}
         self._last_full: dict[str, float] = {}
         self._verifications: dict[str, VerificationState] = {}
+        # spec.restartStuckPods: the Pods we deleted; per credential the stuck Pods left
+        # alone (by namespace) and the restarts counted, starting from status.restartedPods.
+        self._restarts = RestartMemory()
+        self._stuck: dict[str, dict[str, tuple[str, ...]]] = {}
+        self._restarted: dict[str, int] = {}
 
         self.credentials: Informer[str, CredentialRecord] = Informer(
             client, CREDENTIALS_PATH, key=by_name, project=credential_record,
@@ -529,6 +563,7 @@ class Controller:
             raise
         self._record(credential, namespace, outcome)
         self.queue.add(("status", credential), delay=self.config.status_debounce_seconds)
+        self._handle_stuck_pods(record, namespace, outcome)
 
     def _record(self, credential: str, namespace: str, outcome: Outcome) -> None:
         with self._lock:
@@ -555,6 +590,9 @@ class Controller:
             outcomes = self._outcomes.setdefault(credential, {})
             for gone in set(outcomes) - touched:
                 del outcomes[gone]
+            stuck = self._stuck.setdefault(credential, {})
+            for gone in set(stuck) - touched:
+                del stuck[gone]
         for namespace in sorted(touched):
             self.queue.add(("ns", credential, namespace))
         self.queue.add(("status", credential), delay=self.config.status_debounce_seconds)
@@ -567,6 +605,77 @@ class Controller:
                 self._foreign.pop(key, None)
             else:
                 self._foreign[key] = state
+
+    # -- stuck Pods (spec.restartStuckPods) ----------------------------------------
+    def _handle_stuck_pods(self, record: CredentialRecord, namespace: str, outcome: Outcome) -> None:
+        """Delete the stuck Pods a restart would cure; remember the others for status.
+
+        Pods are listed, not watched: a watch would stream every Pod of the cluster into
+        the operator for the sake of the few credentials that opt in. The list is of one
+        served namespace's Pending Pods, once per namespace pass (passes come with changes
+        and every resync period), and only while the option is on.
+        """
+        assert record.spec is not None and record.secret_name is not None
+        accounts = {sa.name: sa.image_pull_secrets for sa in self.service_accounts.in_group(namespace)}
+        wanted = (
+            record.spec.restart_stuck_pods
+            and outcome.kind in (OutcomeKind.SYNCED, OutcomeKind.STALE)
+            # Until a ServiceAccount lists the secret no Pod qualifies: spare the list.
+            and any(record.secret_name in names for names in accounts.values())
+        )
+        if not wanted:
+            with self._lock:
+                self._stuck.get(record.name, {}).pop(namespace, None)
+            return
+        for _ in range(MAX_REPLANS):
+            pods = list_pending_pods(self.client, namespace)
+            with self._lock:
+                deleted, owners = self._restarts.recall(namespace, pods)
+            plan = plan_stuck_pods(pods, record.secret_name, accounts, deleted, owners)
+            with self._lock:
+                reported = tuple(stuck.pod.key for stuck in plan.report)
+                self._stuck.setdefault(record.name, {})[namespace] = reported
+            try:
+                for pod in plan.restart:
+                    self._restart_pod(record, pod)
+                return
+            except ConflictError as conflict:
+                # Changed or replaced since the list (maybe deleted by another credential's pass).
+                log.debug("namespace %s: %s; listing Pods again", namespace, conflict)
+        raise ConflictError(f"namespace {namespace}: Pods kept changing while being restarted")
+
+    def _restart_pod(self, record: CredentialRecord, pod: PodFacts) -> None:
+        assert pod.owner is not None and record.secret_name is not None
+        self.stats.writes += 1
+        self.metrics.writes.labels("pods", "delete").inc()
+        if not delete_pod(self.client, pod):
+            return  # gone already: nothing restarted by us
+        with self._lock:
+            self._restarts.remember(pod)
+            self._restarted[record.name] = self._restarted_pods(record) + 1
+        self.metrics.restarted_pods.labels(credential=record.name).inc()
+        message = (
+            f"deleted Pod {pod.name}: it was created before ServiceAccount {pod.service_account} "
+            f"listed the pull secret {record.secret_name} and could not pull its image; "
+            f"the {pod.owner.kind} recreates it with the secret"
+        )
+        log.info(
+            "restarted stuck pod %s/%s of %s %s: its ServiceAccount %s now lists %s",
+            pod.namespace, pod.name, pod.owner.kind, pod.owner.name, pod.service_account, record.secret_name,
+            extra={"credential": record.name, "namespace": pod.namespace},
+        )
+        owner = {
+            "apiVersion": pod.owner.api_version,
+            "kind": pod.owner.kind,
+            "name": pod.owner.name,
+            "uid": pod.owner.uid,
+            "namespace": pod.namespace,
+        }
+        post_event(self.client, owner, "Normal", "RestartedStuckPod", message)
+
+    def _restarted_pods(self, record: CredentialRecord) -> int:
+        """Restarts so far: counted here, starting from the status (kept across operator restarts)."""
+        return self._restarted.get(record.name, record.status.restarted_pods if record.status else 0)
 
     # -- registry verification (spec.verify) -------------------------------------
     def _schedule_verification(self, record: CredentialRecord, content: ResolvedContent) -> None:
@@ -656,6 +765,8 @@ class Controller:
         content = self._content.get(record.name) or self._resolve(record)
         with self._lock:
             outcomes = dict(self._outcomes.get(record.name, {}))
+            stuck_pods = [key for keys in self._stuck.get(record.name, {}).values() for key in keys]
+            restarted_pods = self._restarted_pods(record)
         assert record.secret_name is not None
         return build_status(
             previous=record.status,
@@ -667,6 +778,8 @@ class Controller:
             outcomes=outcomes,
             now=utc_now(),
             registry_checks=self._registry_checks(record, content),
+            restarted_pods=restarted_pods,
+            stuck_pods=stuck_pods,
         )
 
     def _announce_transitions(
@@ -681,9 +794,9 @@ class Controller:
                 extra={"credential": body["metadata"]["name"], "reason": condition.reason},
             )
             if condition.type == READY and condition.status == "True":
-                post_event(self.client, body, "Normal", condition.reason, condition.message)
+                post_event(self.client, credential_reference(body), "Normal", condition.reason, condition.message)
             elif condition.type in (READY, SOURCE_VALID, CREDENTIALS_VALID) and condition.status == "False":
-                post_event(self.client, body, "Warning", condition.reason, condition.message)
+                post_event(self.client, credential_reference(body), "Warning", condition.reason, condition.message)
 
     # -- deletion --------------------------------------------------------------
     def cleanup(self, body: JsonObject) -> list[str]:
@@ -707,6 +820,8 @@ class Controller:
         if not failures:
             with self._lock:
                 self._outcomes.pop(record.name, None)
+                self._stuck.pop(record.name, None)
+                self._restarted.pop(record.name, None)
             self._content.pop(record.name, None)
             self._verifications.pop(record.name, None)
             self.metrics.forget_credential(record.name)

@@ -215,7 +215,7 @@ def operator_identity(
     # The authorizer learns bindings from a watch: wait for a cluster-wide and a namespaced one.
     poll(
         lambda: identity.may("list", "secrets")
-        and identity.may("create", "events", namespace="default"),
+        and identity.may("create", "leases", "coordination.k8s.io", namespace=operator_namespace),
         what="the operator's RBAC to take effect",
     )
     yield identity

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 
 from kubernetes import client
 
@@ -27,6 +29,15 @@ def pull_secret_names(cluster, namespace: str, account: str = "default") -> list
     return [ref.name for ref in sa.image_pull_secrets or []]
 
 
+def secret_forms(user: str, password: str) -> list[str]:
+    """How a password could leak: as is, base64 (a Secret's data), base64 of user:password (auth)."""
+    return [
+        password,
+        base64.b64encode(password.encode()).decode(),
+        base64.b64encode(f"{user}:{password}".encode()).decode(),
+    ]
+
+
 def tenant_spec(tenant: str, password_secret: str, **extra) -> dict:
     return {
         "registries": [
@@ -46,3 +57,11 @@ def has_default_sa(cluster, namespace: str) -> bool:
         if error.status == 404:
             return False
         raise
+
+
+def kubectl_regcred(cluster, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """`kubectl regcred ARGS` against the test cluster, as a separate process."""
+    return subprocess.run(
+        [sys.executable, "-m", "regcred.plugin", *args, "--kubeconfig", str(cluster.kubeconfig)],
+        input=stdin, capture_output=True, text=True, timeout=120, check=False,
+    )

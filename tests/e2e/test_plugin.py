@@ -13,20 +13,13 @@ from pathlib import Path
 import pytest
 import yaml
 from kubernetes import client
-from objects import has_default_sa, pull_secret_names, replica, tenant_spec
+from objects import has_default_sa, kubectl_regcred, pull_secret_names, replica, tenant_spec
 
 from regcred.models import API_GROUP, API_VERSION, KIND
 
 pytestmark = pytest.mark.usefixtures("crd_installed")
 
 VENV_BIN = Path(sys.executable).parent
-
-
-def kubectl_regcred(cluster, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "regcred.plugin", *args, "--kubeconfig", str(cluster.kubeconfig)],
-        input=stdin, capture_output=True, text=True, timeout=120, check=False,
-    )
 
 
 def manifest(name: str, spec: dict) -> dict:

@@ -41,7 +41,9 @@ DENIED: list[Access] = [
     ("impersonate", "groups", "", None),
     ("impersonate", "serviceaccounts", "", "operator"),
     ("create", "leases", "coordination.k8s.io", "default"),
-    ("create", "events", "", "operator"),
+    ("patch", "pods", "", None),
+    ("update", "pods", "", None),
+    ("get", "pods/log", "", None),
     ("list", "events", "", "default"),
 ]
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import uuid
 
-from objects import replica, tenant_spec
+from objects import replica, secret_forms, tenant_spec
 
 
 def credential_events(cluster, name: str) -> list:
@@ -67,11 +66,7 @@ def test_no_secret_material_in_status_events_or_logs(
     caplog.set_level(logging.DEBUG)
     canary_user = f"canary-user-{uuid.uuid4().hex[:8]}"
     canary_password = f"canary-pass-{uuid.uuid4().hex}"
-    forms = [
-        canary_password,
-        base64.b64encode(canary_password.encode()).decode(),
-        base64.b64encode(f"{canary_user}:{canary_password}".encode()).decode(),
-    ]
+    forms = secret_forms(canary_user, canary_password)
     tenant = uuid.uuid4().hex[:8]
     namespace = make_namespace("leak", labels={"tenant": tenant})
     source = sources.create({"password": canary_password})

@@ -11,7 +11,6 @@ Canaries sit where secrets sit (passwords, entry values); registry server names
 
 from __future__ import annotations
 
-import base64
 import json
 import urllib.error
 import urllib.request
@@ -21,17 +20,9 @@ import pytest
 from harness import current_condition
 
 from e2e.conftest import poll
-from e2e.objects import tenant_spec
+from e2e.objects import secret_forms, tenant_spec
 from regcred.models import API_GROUP, API_VERSION, PLURAL
 from regcred.controlplane.runner import free_port
-
-
-def secret_forms(user: str, password: str) -> list[str]:
-    return [
-        password,
-        base64.b64encode(password.encode()).decode(),
-        base64.b64encode(f"{user}:{password}".encode()).decode(),
-    ]
 
 
 def scrape(address: str) -> str | None:

@@ -10,6 +10,7 @@ from regcred.errors import SourceError, SourceMissingError, SourceWrongTypeError
 from regcred.models import Condition, RegistryCredentialStatus, RegistryOverride
 from regcred.planning.conditions import (
     MAX_LISTED_NAMESPACES,
+    MAX_LISTED_PODS,
     READY,
     SOURCE_VALID,
     build_status,
@@ -204,3 +205,15 @@ def test_content_hash_and_overrides() -> None:
     assert built.content_hash == "sha256:old"
     assert built.overridden_registries == [override]
     assert built.secret_name == "acme-pull"
+
+
+def test_stuck_pods_are_sorted_and_capped_and_restarts_counted() -> None:
+    pods = [f"ns-{n % 3}/web-{n:03d}" for n in reversed(range(MAX_LISTED_PODS + 10))]
+    built = build_status(
+        previous=None, generation=1, secret_name="acme-pull", content_hash="sha256:new",
+        problems=(), overrides=(), outcomes={"a": SYNCED}, now=NOW,
+        restarted_pods=7, stuck_pods=pods,
+    )
+    assert built.stuck_pods == sorted(pods)[:MAX_LISTED_PODS]
+    assert built.restarted_pods == 7
+    assert status({"a": SYNCED}).stuck_pods == [] and status({"a": SYNCED}).restarted_pods == 0

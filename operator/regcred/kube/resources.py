@@ -43,6 +43,7 @@ from regcred.planning.plan import (
 )
 from regcred.planning.selection import NamespaceInfo
 from regcred.planning.sources import SourceSecret
+from regcred.planning.stuckpods import PodFacts, PodOwner
 
 __all__ = [
     "CREDENTIALS_PATH",
@@ -54,8 +55,12 @@ __all__ = [
     "SERVICE_ACCOUNTS_PATH",
     "apply_write",
     "credential_path",
+    "credential_reference",
+    "delete_pod",
+    "list_pending_pods",
     "namespace_info",
     "patch_credential_status",
+    "pod_facts",
     "post_event",
     "read_secret_state",
     "read_service_account_state",
@@ -81,6 +86,10 @@ def secrets_path(namespace: str | None = None, name: str | None = None) -> str:
 
 def credential_path(name: str) -> str:
     return object_path(f"{API_GROUP}/{API_VERSION}", PLURAL, name=name)
+
+
+def pods_path(namespace: str | None = None, name: str | None = None) -> str:
+    return object_path("v1", "pods", namespace, name)
 
 
 # -- projections ---------------------------------------------------------------
@@ -126,6 +135,29 @@ def source_secret(obj: JsonObject) -> SourceSecret:
         except binascii.Error:
             continue  # the API server only stores valid base64; tolerate the impossible
     return SourceSecret(namespace=meta["namespace"], name=meta["name"], type=obj.get("type", "Opaque"), data=data)
+
+
+def pod_facts(obj: JsonObject) -> PodFacts:
+    meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
+    controller = next((ref for ref in meta.get("ownerReferences") or () if ref.get("controller")), None)
+    statuses = (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])
+    return PodFacts(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        uid=meta["uid"],
+        resource_version=meta["resourceVersion"],
+        owner=PodOwner(controller["apiVersion"], controller["kind"], controller["name"], controller["uid"])
+        if controller
+        else None,
+        service_account=spec.get("serviceAccountName") or "default",
+        image_pull_secrets=tuple(ref.get("name", "") for ref in spec.get("imagePullSecrets") or ()),
+        waiting_reasons=tuple(
+            waiting["reason"]
+            for container in statuses
+            if (waiting := (container.get("state") or {}).get("waiting")) and waiting.get("reason")
+        ),
+        deleting=bool(meta.get("deletionTimestamp")),
+    )
 
 
 @dataclass(frozen=True)
@@ -196,6 +228,16 @@ def read_service_account_state(client: KubeClient, namespace: str, name: str) ->
         return None
 
 
+def list_pending_pods(client: KubeClient, namespace: str | None = None) -> list[PodFacts]:
+    """The Pods in phase Pending (of one namespace, or all): their containers have not all started.
+
+    A Pod that never pulled its image stays Pending, so the field selector lets the API
+    server drop every running Pod before it is sent.
+    """
+    found = client.request("GET", pods_path(namespace), query={"fieldSelector": "status.phase=Pending"})
+    return [pod_facts(item) for item in found.get("items", [])]
+
+
 # -- writes --------------------------------------------------------------------
 def _with_version(manifest: Mapping[str, Any], resource_version: str) -> dict[str, Any]:
     body = dict(manifest)
@@ -256,6 +298,24 @@ def apply_write(client: KubeClient, write: SecretCreate | SecretReplace | Secret
     raise TypeError(f"unknown write {type(write).__name__}")
 
 
+def delete_pod(client: KubeClient, pod: PodFacts) -> bool:
+    """Delete this very Pod: a Pod recreated under its name (a new uid), or one changed since
+    it was read (ConflictError), is left alone. False when it was gone already."""
+    try:
+        client.request(
+            "DELETE",
+            pods_path(pod.namespace, pod.name),
+            body={
+                "apiVersion": "v1",
+                "kind": "DeleteOptions",
+                "preconditions": {"uid": pod.uid, "resourceVersion": pod.resource_version},
+            },
+        )
+    except NotFoundError:
+        return False
+    return True
+
+
 def patch_credential_status(client: KubeClient, name: str, status: Mapping[str, Any]) -> JsonObject:
     """Replace the credential's status (the whole of it: lists and conditions are ours)."""
     return client.request(
@@ -267,22 +327,28 @@ def patch_credential_status(client: KubeClient, name: str, status: Mapping[str, 
     )
 
 
-def post_event(
-    client: KubeClient, credential: Mapping[str, Any], event_type: str, reason: str, message: str
-) -> None:
-    """A core/v1 Event about a RegistryCredential (cluster-scoped objects' events live in `default`)."""
+def credential_reference(credential: Mapping[str, Any]) -> dict[str, Any]:
+    """An ObjectReference to a RegistryCredential, for Events about it."""
     meta = credential["metadata"]
+    return {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": KIND, "name": meta["name"], "uid": meta.get("uid")
+    }
+
+
+def post_event(
+    client: KubeClient, regarding: Mapping[str, Any], event_type: str, reason: str, message: str
+) -> None:
+    """A core/v1 Event about the object `regarding` (an ObjectReference).
+
+    It goes to that object's namespace; Events about cluster-scoped objects go to `default`.
+    """
+    namespace = regarding.get("namespace") or EVENTS_NAMESPACE
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     body = {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"generateName": f"{meta['name']}.", "namespace": EVENTS_NAMESPACE},
-        "involvedObject": {
-            "apiVersion": f"{API_GROUP}/{API_VERSION}",
-            "kind": KIND,
-            "name": meta["name"],
-            "uid": meta.get("uid"),
-        },
+        "metadata": {"generateName": f"{regarding['name']}.", "namespace": namespace},
+        "involvedObject": dict(regarding),
         "type": event_type,
         "reason": reason,
         "message": message[:1024],
@@ -293,6 +359,8 @@ def post_event(
         "reportingComponent": FIELD_MANAGER,
     }
     try:
-        client.request("POST", object_path("v1", "events", EVENTS_NAMESPACE), body=body)
+        client.request("POST", object_path("v1", "events", namespace), body=body)
     except KubeError as error:  # an Event is best effort; never fail a reconcile on it
-        log.warning("could not post event %s for %s: %s", reason, meta["name"], error)
+        log.warning(
+            "could not post event %s for %s %s: %s", reason, regarding["kind"], regarding["name"], error
+        )

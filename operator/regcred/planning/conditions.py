@@ -13,11 +13,19 @@ from regcred.models import Condition, NamespaceIssue, RegistryCheck, RegistryCre
 from regcred.planning.plan import Outcome, OutcomeKind
 from regcred.planning.verification import CREDENTIALS_VALID, credentials_condition
 
-__all__ = ["MAX_LISTED_NAMESPACES", "READY", "SOURCE_VALID", "build_status", "merge_condition"]
+__all__ = [
+    "MAX_LISTED_NAMESPACES",
+    "MAX_LISTED_PODS",
+    "READY",
+    "SOURCE_VALID",
+    "build_status",
+    "merge_condition",
+]
 
 READY = "Ready"
 SOURCE_VALID = "SourceValid"
 MAX_LISTED_NAMESPACES = 50
+MAX_LISTED_PODS = 50
 
 
 def merge_condition(previous: Iterable[Condition], new: Condition) -> Condition:
@@ -65,11 +73,14 @@ def build_status(
     outcomes: Mapping[str, Outcome],
     now: str,
     registry_checks: Sequence[RegistryCheck] | None = None,
+    restarted_pods: int = 0,
+    stuck_pods: Iterable[str] = (),
 ) -> RegistryCredentialStatus:
     """The status to store; `outcomes` holds one entry per matched namespace.
 
     `registry_checks` is None when verification is off, else the checks of the
-    current content (empty until they are done).
+    current content (empty until they are done). `stuck_pods` are "namespace/name"
+    of stuck Pods left alone (spec.restartStuckPods), in any order.
     """
     counts = {kind: 0 for kind in OutcomeKind}
     for outcome in outcomes.values():
@@ -114,5 +125,7 @@ def build_status(
         conflicted_namespaces=_issues(outcomes, OutcomeKind.CONFLICT),
         overridden_registries=list(overrides),
         registry_checks=list(registry_checks or []),
+        restarted_pods=restarted_pods,
+        stuck_pods=sorted(stuck_pods)[:MAX_LISTED_PODS],
         conditions=conditions,
     )
