@@ -36,6 +36,7 @@ __all__ = [
 
 KIND_NETWORK = "kind"
 CERTS_D = "/etc/containerd/certs.d"
+KIND_ERROR_LINES = 40
 
 
 class KindError(RuntimeError):
@@ -240,5 +241,7 @@ def _run_kind(args: list[str], node: NodeImage | None = None) -> str:
         [str(kind_binary), *args], env=env, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
-        raise KindError(f"kind {' '.join(args[:2])} failed:\n{result.stderr.strip()}")
+        # kubeadm's verbose output can run to thousands of lines; the end says why.
+        tail = "\n".join(result.stderr.strip().splitlines()[-KIND_ERROR_LINES:])
+        raise KindError(f"kind {' '.join(args[:2])} failed; its last lines:\n{tail}")
     return result.stdout

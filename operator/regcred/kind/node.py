@@ -91,11 +91,12 @@ COREDNS_PLUGINS = (
 
 NODE_BASE_RECIPE = DebianImageRecipe(
     name="regcred-kind-base",
-    # kind's base image packages, minus what only rootless or storage add-ons use; not
-    # trixie, whose systemd refuses cgroup v1 hosts.
+    # kind's base image packages, minus what only rootless or storage add-ons use (jq:
+    # kind's mount-product-files hook runs it for every container); not trixie, whose
+    # systemd refuses cgroup v1 hosts.
     packages=(
         "bash", "ca-certificates", "conntrack", "containerd", "containernetworking-plugins",
-        "dbus", "ebtables", "ethtool", "iproute2", "iptables", "kmod", "mount", "nftables",
+        "dbus", "ebtables", "ethtool", "iproute2", "iptables", "jq", "kmod", "mount", "nftables",
         "procps", "runc", "socat", "systemd", "util-linux",
     ),  # fmt: skip
 )
