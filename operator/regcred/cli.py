@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_cluster_commands(commands)
+    add_kind_commands(commands)
     add_operator_commands(commands)
     return parser
 
@@ -171,6 +172,107 @@ def run_cluster_up(args: argparse.Namespace) -> int:
     except (BuildError, ControlPlaneError) as error:
         print(f"regcred: {error}", file=sys.stderr)
         return 1
+
+
+def add_kind_commands(commands: SubParsers) -> None:
+    """Register ``regcred kind build|up|down|python-base``."""
+    kind = commands.add_parser(
+        "kind", help="a kind cluster from a node image built here (no registry needed)"
+    )
+    kind_commands = kind.add_subparsers(dest="kind_command", required=True, metavar="COMMAND")
+
+    build = kind_commands.add_parser(
+        "build", help="build (or find cached) the pinned kind and node image; print them"
+    )
+    build.set_defaults(handler=run_kind_build)
+
+    up = kind_commands.add_parser("up", help="create a kind cluster (or reuse a healthy one)")
+    up.add_argument("--name", required=True, help="the kind cluster's name")
+    up.add_argument(
+        "--kubeconfig", type=Path, metavar="PATH",
+        help="write the admin kubeconfig here (default: ./NAME.kubeconfig)",
+    )
+    up.add_argument(
+        "--trust", action="append", default=[], metavar="HOST:PORT=CA_FILE",
+        help="make the node trust CA_FILE for the registry at HOST:PORT (repeatable)",
+    )
+    up.set_defaults(handler=run_kind_up)
+
+    down = kind_commands.add_parser("down", help="delete a kind cluster")
+    down.add_argument("--name", required=True, help="the kind cluster's name")
+    down.set_defaults(handler=run_kind_down)
+
+    python_base = kind_commands.add_parser(
+        "python-base", help="build (or find cached) a local Debian Python base image; print its tag"
+    )
+    python_base.set_defaults(handler=run_kind_python_base)
+
+
+def run_kind_build(args: argparse.Namespace) -> int:
+    """Build or find the kind binary and node image; print what there is."""
+    from regcred.controlplane.build import BuildError
+    from regcred.kind import DockerError, ensure_node_image
+
+    try:
+        node = ensure_node_image()
+    except (BuildError, DockerError) as error:
+        print(f"regcred: {error}", file=sys.stderr)
+        return 1
+    print(f"kind: {node.kind_binary}")
+    print(f"node image: {node.tag}")
+    print(f"node image cache: {node.cache_folder}")
+    for line in node.quirks.describe():
+        print(f"host quirk: {line}")
+    if node.docker_shim_folder is not None:
+        print(f"docker shim for kind: {node.docker_shim_folder}/docker")
+    return 0
+
+
+def run_kind_up(args: argparse.Namespace) -> int:
+    """Create or reuse a kind cluster and print its kubeconfig and network."""
+    from regcred.controlplane.build import BuildError
+    from regcred.kind import DockerError, KindError, create_cluster
+
+    trusted: dict[str, Path] = {}
+    for entry in args.trust:
+        registry, separator, ca_file = entry.partition("=")
+        if not separator or not registry or not ca_file:
+            print(f"regcred: --trust wants HOST:PORT=CA_FILE, got {entry!r}", file=sys.stderr)
+            return 2
+        trusted[registry] = Path(ca_file)
+    kubeconfig = args.kubeconfig or Path(f"{args.name}.kubeconfig")
+    try:
+        cluster = create_cluster(args.name, kubeconfig, trusted)
+    except (BuildError, DockerError, KindError) as error:
+        print(f"regcred: {error}", file=sys.stderr)
+        return 1
+    print(f"ready: kubeconfig={cluster.kubeconfig} network={cluster.network} gateway={cluster.gateway}")
+    return 0
+
+
+def run_kind_down(args: argparse.Namespace) -> int:
+    """Delete a kind cluster."""
+    from regcred.controlplane.build import BuildError
+    from regcred.kind import DockerError, KindError, delete_cluster
+
+    try:
+        delete_cluster(args.name)
+    except (BuildError, DockerError, KindError) as error:
+        print(f"regcred: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_kind_python_base(args: argparse.Namespace) -> int:
+    """Build or find the local Python base image and print its tag."""
+    from regcred.kind import DockerError, ensure_python_base_image
+
+    try:
+        print(ensure_python_base_image())
+    except DockerError as error:
+        print(f"regcred: {error}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -47,8 +47,11 @@ DAEMON_CONFIG_ENV = "REGCRED_DOCKER_DAEMON_JSON"
 DEFAULT_DAEMON_CONFIG = Path("/etc/docker/daemon.json")
 DOCKER_PID_FILE = Path("/var/run/docker.pid")
 CAPS_ERROR = "unable to apply caps"
-# Raise our own score, then try to lower it back: lowering needs CAP_SYS_RESOURCE.
-OOM_PROBE = "echo 1 > /proc/self/oom_score_adj && echo 0 > /proc/self/oom_score_adj"
+# What the CRI asks for a pod sandbox: an oom_score_adj of -998. Lowering the score
+# below the minimum a process inherited needs CAP_SYS_RESOURCE.
+OOM_PROBE = (
+    "if echo -998 > /proc/self/oom_score_adj; then echo lowered; else echo refused; fi"
+)
 
 
 @dataclass(frozen=True)
@@ -98,16 +101,11 @@ def privileged_run_works(image: str, command: list[str], runtime: str | None = N
 def oom_score_adj_lowerable(image: str, runtime: str | None) -> bool:
     """Whether a privileged container (as kind runs nodes) may lower its oom_score_adj."""
     runtime_args = [f"--runtime={runtime}"] if runtime else []
-    try:
-        run_docker(
-            ["run", "--rm", "--privileged", *runtime_args, "--entrypoint", "/bin/sh", image, "-c", OOM_PROBE],
-            timeout=120,
-        )
-    except DockerError as error:
-        if "ermission denied" in str(error) or "not permitted" in str(error):
-            return False
-        raise
-    return True
+    output = run_docker(
+        ["run", "--rm", "--privileged", *runtime_args, "--entrypoint", "/bin/sh", image, "-c", OOM_PROBE],
+        timeout=120,
+    )
+    return output.split()[-1:] == ["lowered"]
 
 
 def merged_daemon_config(current: dict[str, Any], runtime_path: Path) -> dict[str, Any]:
@@ -141,7 +139,9 @@ def install_capability_runtime() -> Path:
     if real_runc is None:
         raise DockerError("runc is not on PATH; cannot install the capability-filtering runtime")
     source = resources.files(__package__).joinpath("runcwrapper.py").read_text()
-    python = shutil.which("python3") or sys.executable
+    # The interpreter binary itself: dockerd runs the runtime with a bare environment,
+    # where a venv or pyenv shim on PATH would not resolve.
+    python = Path(sys.executable).resolve()
     wrapper_text = f"#!{python}\n" + source.replace('REAL_RUNC = "runc"', f"REAL_RUNC = {real_runc!r}", 1)
     digest = hashlib.sha256(wrapper_text.encode()).hexdigest()[:12]
     folder = cache_root() / "kind" / f"runtime-{digest}"

@@ -1,0 +1,247 @@
+"""Create, reuse and delete kind clusters of the locally built node image.
+
+`create_cluster` writes a kind config (the node image, the registries whose CA the
+node must trust, kubelet's cgroup v1 allowance where the host needs it), runs the
+pinned kind with the host-quirk shim on its PATH when needed, and waits until the node
+is Ready and CoreDNS serves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from regcred.controlplane.build import ensure_binaries
+from regcred.kind.docker import DockerError, progress, run_docker
+from regcred.kind.node import NodeImage, ensure_kind, ensure_node_image
+
+__all__ = [
+    "KindCluster",
+    "KindError",
+    "cgroup_v1_host",
+    "cluster_exists",
+    "create_cluster",
+    "delete_cluster",
+    "kind_config",
+    "load_image",
+]
+
+KIND_NETWORK = "kind"
+CERTS_D = "/etc/containerd/certs.d"
+KIND_ERROR_LINES = 40
+
+
+class KindError(RuntimeError):
+    """kind failed, or the cluster did not become ready in time."""
+
+
+@dataclass(frozen=True)
+class KindCluster:
+    """A running kind cluster: where its kubeconfig is and how the node reaches the host."""
+
+    name: str
+    kubeconfig: Path
+    node_image: str
+    network: str
+    # The kind network's IPv4 gateway: the host as the node sees it (for a registry
+    # served on the host, say).
+    gateway: str
+
+    @property
+    def node_container(self) -> str:
+        return f"{self.name}-control-plane"
+
+
+def kind_config(
+    node_image: str, trusted_registries: Mapping[str, Path], cgroup_v1: bool
+) -> dict[str, object]:
+    """The kind cluster config: one schedulable control-plane node of `node_image`.
+
+    Each ``HOST:PORT -> CA file`` becomes ``/etc/containerd/certs.d/HOST:PORT/ca.crt`` in
+    the node (containerd reads it through ``config_path``, set in the node image).
+    """
+    mounts = [
+        {
+            "hostPath": str(Path(ca_file).resolve()),
+            "containerPath": f"{CERTS_D}/{registry}/ca.crt",
+            "readOnly": True,
+        }
+        for registry, ca_file in sorted(trusted_registries.items())
+    ]
+    node: dict[str, object] = {"role": "control-plane", "image": node_image}
+    if mounts:
+        node["extraMounts"] = mounts
+    config: dict[str, object] = {
+        "kind": "Cluster",
+        "apiVersion": "kind.x-k8s.io/v1alpha4",
+        "nodes": [node],
+    }
+    if cgroup_v1:
+        # kubelet 1.35+ refuses to start on cgroup v1 unless told this is intended.
+        config["kubeadmConfigPatches"] = [
+            yaml.safe_dump(
+                {
+                    "kind": "KubeletConfiguration",
+                    "apiVersion": "kubelet.config.k8s.io/v1beta1",
+                    "failCgroupV1": False,
+                }
+            )
+        ]
+    return config
+
+
+def cgroup_v1_host() -> bool:
+    """Whether this host mounts cgroup v1 (no unified hierarchy at /sys/fs/cgroup)."""
+    return not Path("/sys/fs/cgroup/cgroup.controllers").is_file()
+
+
+def create_cluster(
+    name: str,
+    kubeconfig_path: Path,
+    trusted_registries: Mapping[str, Path] | None = None,
+    timeout_seconds: float = 600,
+) -> KindCluster:
+    """Create kind cluster `name` (or reuse a healthy one) and wait until it serves.
+
+    Writes its admin kubeconfig to `kubeconfig_path`. A cluster of that name that
+    exists but is not healthy, or runs another node image, is deleted and recreated;
+    note that a reused cluster keeps the registry mounts it was created with.
+    """
+    node = ensure_node_image()
+    kubeconfig_path = kubeconfig_path.resolve()
+    kubeconfig_path.parent.mkdir(parents=True, exist_ok=True)
+    if cluster_exists(name):
+        if _node_image_of(name) == node.tag and _reuse(name, kubeconfig_path):
+            progress(f"reusing kind cluster {name}")
+            return _described(name, kubeconfig_path, node.tag)
+        progress(f"kind cluster {name} is unhealthy or outdated; recreating it")
+        delete_cluster(name)
+    config = kind_config(node.tag, trusted_registries or {}, cgroup_v1_host())
+    started = time.monotonic()
+    with tempfile.NamedTemporaryFile("w", prefix="regcred-kind-", suffix=".yaml") as config_file:
+        yaml.safe_dump(config, config_file)
+        config_file.flush()
+        progress(f"creating kind cluster {name} from {node.tag} ...")
+        _run_kind(
+            ["create", "cluster", "--name", name, "--config", config_file.name,
+             "--kubeconfig", str(kubeconfig_path), "--wait", "0s", "--retain"],
+            node,
+        )  # fmt: skip
+    try:
+        _wait_until_serving(kubeconfig_path, started + timeout_seconds)
+    except KindError:
+        # --retain kept the node for this message; then it goes, as kind would do.
+        logs = run_docker(["logs", "--tail", "30", f"{name}-control-plane"], check=False)
+        delete_cluster(name)
+        raise KindError(f"kind cluster {name} did not become ready; node log tail:\n{logs}") from None
+    progress(f"kind cluster {name} ready in {time.monotonic() - started:.0f} s")
+    return _described(name, kubeconfig_path, node.tag)
+
+
+def delete_cluster(name: str) -> None:
+    """Delete kind cluster `name` (nothing happens when it does not exist)."""
+    _run_kind(["delete", "cluster", "--name", name])
+
+
+def load_image(name: str, image_tag: str) -> None:
+    """Copy a local engine image into the cluster's node (``kind load docker-image``)."""
+    _run_kind(["load", "docker-image", "--name", name, image_tag])
+
+
+def cluster_exists(name: str) -> bool:
+    """Whether kind knows a cluster of this name."""
+    return name in _run_kind(["get", "clusters"]).split()
+
+
+def _reuse(name: str, kubeconfig_path: Path) -> bool:
+    running = run_docker(
+        ["inspect", "--format", "{{.State.Running}}", f"{name}-control-plane"], check=False
+    ).strip()
+    if running != "true":
+        return False
+    kubeconfig_path.write_text(_run_kind(["get", "kubeconfig", "--name", name]))
+    kubeconfig_path.chmod(0o600)
+    try:
+        _wait_until_serving(kubeconfig_path, time.monotonic() + 60)
+    except KindError:
+        return False
+    return True
+
+
+def _node_image_of(name: str) -> str:
+    return run_docker(
+        ["inspect", "--format", "{{.Config.Image}}", f"{name}-control-plane"], check=False
+    ).strip()
+
+
+def _described(name: str, kubeconfig_path: Path, node_image: str) -> KindCluster:
+    return KindCluster(
+        name=name,
+        kubeconfig=kubeconfig_path,
+        node_image=node_image,
+        network=KIND_NETWORK,
+        gateway=network_gateway(KIND_NETWORK),
+    )
+
+
+def network_gateway(network: str) -> str:
+    """The IPv4 gateway of a docker network."""
+    output = run_docker(["network", "inspect", "--format", "{{json .IPAM.Config}}", network])
+    for entry in json.loads(output) or []:
+        gateway = entry.get("Gateway", "")
+        if gateway and ":" not in gateway:
+            return str(gateway)
+    raise DockerError(f"docker network {network} has no IPv4 gateway")
+
+
+def _wait_until_serving(kubeconfig: Path, deadline: float) -> None:
+    """Wait for every node Ready and CoreDNS Ready, each check bounded by `deadline`."""
+    kubectl = str(ensure_binaries() / "kubectl")
+    checks = [
+        ["wait", "--for=condition=Ready", "node", "--all"],
+        ["--namespace", "kube-system", "wait", "--for=condition=Ready", "pod", "--selector", "k8s-app=kube-dns"],
+    ]  # fmt: skip
+    for check in checks:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise KindError(f"timed out waiting for: kubectl {' '.join(check)}")
+            result = subprocess.run(
+                [kubectl, "--kubeconfig", str(kubeconfig), *check, f"--timeout={int(max(remaining, 1))}s"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode == 0:
+                break
+            # `kubectl wait` fails at once while no pod matches yet; poll again.
+            time.sleep(2)
+
+
+def _run_kind(args: list[str], node: NodeImage | None = None) -> str:
+    """Run the pinned kind; with `node`, its docker shim (if any) goes first on PATH.
+
+    Only ``create`` starts containers, so only it needs the shim.
+    """
+    env = dict(os.environ)
+    # Be explicit: kind would otherwise pick podman or nerdctl if found first.
+    env["KIND_EXPERIMENTAL_PROVIDER"] = "docker"
+    if node is not None and node.docker_shim_folder is not None:
+        env["PATH"] = f"{node.docker_shim_folder}{os.pathsep}{env.get('PATH', '')}"
+    kind_binary = node.kind_binary if node is not None else ensure_kind()
+    result = subprocess.run(
+        [str(kind_binary), *args], env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        # kubeadm's verbose output can run to thousands of lines; the end says why.
+        tail = "\n".join(result.stderr.strip().splitlines()[-KIND_ERROR_LINES:])
+        raise KindError(f"kind {' '.join(args[:2])} failed; its last lines:\n{tail}")
+    return result.stdout

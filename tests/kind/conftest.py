@@ -1,0 +1,59 @@
+"""The kind tier: a real kind cluster of the locally built node image, for the session.
+
+Without a reachable Docker engine these tests are skipped on a developer machine, but
+on CI (``CI=true``) that is a failure: CI must run this tier, not quietly skip it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kind_helpers import Kubectl
+
+from regcred.controlplane import ensure_binaries
+from regcred.kind import KindCluster, create_cluster, delete_cluster, engine_reachable
+
+CLUSTER_NAME = "regcred-test"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.kind)
+
+
+@pytest.fixture(scope="session")
+def kind_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KindCluster]:
+    """A kind cluster named regcred-test, created (or reused) once and deleted at the end."""
+    if not engine_reachable():
+        message = "no Docker engine is reachable (the kind tier needs one)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + "; on CI that is an error, not a skip", pytrace=False)
+        pytest.skip(message)
+    kubeconfig = tmp_path_factory.mktemp("kind") / "kubeconfig"
+    cluster = create_cluster(CLUSTER_NAME, kubeconfig)
+    try:
+        yield cluster
+    finally:
+        delete_cluster(CLUSTER_NAME)
+
+
+@pytest.fixture(scope="session")
+def kubectl(kind_cluster: KindCluster) -> Kubectl:
+    return Kubectl(ensure_binaries() / "kubectl", kind_cluster.kubeconfig)
+
+
+@pytest.fixture
+def namespace(kubectl: Kubectl) -> Iterator[str]:
+    """A namespace private to one test, deleted (without waiting) afterwards."""
+    name = f"kind-{uuid.uuid4().hex[:8]}"
+    kubectl("create", "namespace", name)
+    # Pods may be created only once the namespace's default ServiceAccount exists.
+    kubectl("wait", "--for=create", "serviceaccount/default", "--namespace", name, "--timeout=60s")
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false")

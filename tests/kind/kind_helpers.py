@@ -1,0 +1,64 @@
+"""Small helpers for the kind tier's Pods."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Kubectl:
+    """kubectl bound to one cluster's kubeconfig."""
+
+    binary: Path
+    kubeconfig: Path
+
+    def __call__(self, *args: str, stdin: str | None = None, timeout: float = 300) -> str:
+        result = subprocess.run(
+            [str(self.binary), "--kubeconfig", str(self.kubeconfig), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def json(self, *args: str) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(self(*args, "--output", "json"))
+        return loaded
+
+
+
+def pod_manifest(name: str, image: str, command: list[str] | None) -> dict[str, Any]:
+    """A Pod that runs once, of a local image (never pulled)."""
+    container: dict[str, Any] = {"name": name, "image": image, "imagePullPolicy": "Never"}
+    if command is not None:
+        container["command"] = command
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"restartPolicy": "Never", "containers": [container]},
+    }
+
+
+def wait_for_pod_phase(
+    kubectl: Kubectl, namespace: str, name: str, phases: set[str], timeout: float = 180
+) -> str:
+    """Wait until the Pod is in one of `phases`; return the phase."""
+    deadline = time.monotonic() + timeout
+    phase = ""
+    while time.monotonic() < deadline:
+        pod = kubectl.json("get", "pod", name, "--namespace", namespace)
+        phase = pod["status"].get("phase", "")
+        if phase in phases:
+            return phase
+        time.sleep(1)
+    raise AssertionError(f"pod {namespace}/{name} still {phase!r} after {timeout} s: {pod['status']}")
