@@ -1,12 +1,11 @@
 """The kind tier: a real kind cluster of the locally built node image, for the session.
 
 Without a reachable Docker engine these tests are skipped on a developer machine, but
-on CI (``CI=true``) that is a failure: CI must run this tier, not quietly skip it.
+on CI that is a failure (the `docker_engine` fixture): CI must run this tier.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from kind_helpers import Kubectl
 
 from regcred.controlplane import ensure_binaries
-from regcred.kind import KindCluster, create_cluster, delete_cluster, engine_reachable
+from regcred.kind import KindCluster, create_cluster, delete_cluster
 
 CLUSTER_NAME = "regcred-test"
 
@@ -28,13 +27,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def kind_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KindCluster]:
+def kind_cluster(docker_engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KindCluster]:
     """A kind cluster named regcred-test, created (or reused) once and deleted at the end."""
-    if not engine_reachable():
-        message = "no Docker engine is reachable (the kind tier needs one)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + "; on CI that is an error, not a skip", pytrace=False)
-        pytest.skip(message)
     kubeconfig = tmp_path_factory.mktemp("kind") / "kubeconfig"
     cluster = create_cluster(CLUSTER_NAME, kubeconfig)
     try:

@@ -11,6 +11,7 @@ import base64
 import json
 import re
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -167,6 +168,8 @@ class Tenant:
         self.cluster = cluster
         self.label = tenant
         self.namespaces: list[str] = []
+        self.credential = ""
+        self.source = ""
 
     def new_namespace(self) -> str:
         name = f"tenant-{self.label}-{len(self.namespaces)}"
@@ -222,35 +225,53 @@ class Tenant:
         for pod in self.cluster.pods_of(namespace, app):
             self.cluster.core.delete_namespaced_pod(pod.metadata.name, namespace, grace_period_seconds=0)
 
+    def create_credential(self, registry: ContainerRegistry, **extra: Any) -> tuple[str, str]:
+        """A source Secret and a RegistryCredential selecting this tenant; return both names."""
+        self.source = f"{self.label}-registry-password"
+        password = client.V1Secret(
+            metadata=client.V1ObjectMeta(name=self.source), string_data={"password": registry.password}
+        )
+        self.cluster.core.create_namespaced_secret(OPERATOR_NAMESPACE, password)
+        self.credential = f"tenant-{self.label}"
+        login = {"server": registry.address, "username": registry.username, "passwordSecretRef": {"name": self.source}}
+        spec = {
+            "registries": [login],
+            "namespaceSelector": {"matchLabels": {"tenant": self.label}},
+            "secretName": "private-registry",
+            **extra,
+        }
+        body = {
+            "apiVersion": f"{API[0]}/{API[1]}", "kind": "RegistryCredential",
+            "metadata": {"name": self.credential}, "spec": spec,
+        }
+        self.cluster.custom.create_cluster_custom_object(*API, body)
+        return self.credential, self.source
+
     def cleanup(self) -> None:
+        if self.credential:
+            self.cluster.custom.delete_cluster_custom_object(*API, self.credential)
+            self.cluster.core.delete_namespaced_secret(self.source, OPERATOR_NAMESPACE)
         for namespace in self.namespaces:
             self.cluster.core.delete_namespace(namespace)
 
 
 @pytest.fixture
-def tenant(cluster: Cluster) -> Iterator[Tenant]:
-    made = Tenant(cluster, uuid.uuid4().hex[:6])
-    yield made
-    made.cleanup()
+def cluster_tenants(cluster: Cluster) -> Iterator[Callable[[], Tenant]]:
+    """`cluster_tenants()` makes a tenant; its namespaces and credential go afterwards."""
+    made: list[Tenant] = []
+
+    def make() -> Tenant:
+        made.append(Tenant(cluster, uuid.uuid4().hex[:6]))
+        return made[-1]
+
+    yield make
+    for tenant in made:
+        tenant.cleanup()
 
 
-def create_credential(cluster: Cluster, registry: ContainerRegistry, tenant: Tenant, **extra: Any) -> tuple[str, str]:
-    """A source Secret and a RegistryCredential selecting the tenant; return both names."""
-    source = f"{tenant.label}-registry-password"
-    cluster.core.create_namespaced_secret(
-        OPERATOR_NAMESPACE,
-        client.V1Secret(metadata=client.V1ObjectMeta(name=source), string_data={"password": registry.password}),
-    )
-    name = f"tenant-{tenant.label}"
-    spec = {
-        "registries": [{"server": registry.address, "username": registry.username, "passwordSecretRef": {"name": source}}],
-        "namespaceSelector": {"matchLabels": {"tenant": tenant.label}},
-        "secretName": "private-registry",
-        **extra,
-    }
-    body = {"apiVersion": f"{API[0]}/{API[1]}", "kind": "RegistryCredential", "metadata": {"name": name}, "spec": spec}
-    cluster.custom.create_cluster_custom_object(*API, body)
-    return name, source
+@pytest.fixture
+def tenant(cluster_tenants: Callable[[], Tenant]) -> Tenant:
+    return cluster_tenants()
 
 
 def replica_password(cluster: Cluster, namespace: str) -> str:
@@ -306,7 +327,7 @@ def test_a_tenant_pod_pulls_the_private_image_once_a_credential_selects_its_name
     stuck = tenant.wait_pull_failure(first)
     assert any("401 Unauthorized" in event for event in cluster.events_of(first, stuck.metadata.name))
 
-    create_credential(cluster, registry, tenant)
+    tenant.create_credential(registry)
     wait_until(lambda: "private-registry" in cluster.pull_secret_names(first), 60, "the ServiceAccount entry")
     tenant.restart(first)  # the stuck Pod was admitted without the pull secret
     running = tenant.wait_running(first)
@@ -323,7 +344,7 @@ def test_a_rotated_password_reaches_new_pods_and_the_old_one_stops_working(
     cluster: Cluster, kustomize_install: str, registry: ContainerRegistry, private_image: str, tenant: Tenant
 ):
     namespace = tenant.new_namespace()
-    _, source = create_credential(cluster, registry, tenant)
+    _, source = tenant.create_credential(registry)
     wait_until(lambda: "private-registry" in cluster.pull_secret_names(namespace), 60, "the ServiceAccount entry")
     tenant.deploy(namespace, private_image, pull_policy="Always")
     tenant.wait_running(namespace)
@@ -343,7 +364,7 @@ def test_the_standby_takes_over_when_the_leader_pod_is_deleted(
     cluster: Cluster, kustomize_install: str, registry: ContainerRegistry, tenant: Tenant
 ):
     first = tenant.new_namespace()
-    create_credential(cluster, registry, tenant)
+    tenant.create_credential(registry)
     wait_until(lambda: "private-registry" in cluster.pull_secret_names(first), 60, "the ServiceAccount entry")
     holder = cluster.lease_holder(OPERATOR_NAMESPACE)
     (leader,) = [pod for pod in cluster.operator_pods(OPERATOR_NAMESPACE) if holder.startswith(pod.metadata.name + "-")]
@@ -371,3 +392,31 @@ def test_the_standby_takes_over_when_the_leader_pod_is_deleted(
     settled = versions()
     time.sleep(10)
     assert versions() == settled
+
+
+def test_pods_stuck_before_the_credential_recover_with_restart_stuck_pods_and_stay_reported_without(
+    cluster: Cluster, kind_cluster: KindCluster, kustomize_install: str,
+    registry: ContainerRegistry, private_image: str, cluster_tenants: Callable[[], Tenant],
+):
+    healed, left = cluster_tenants(), cluster_tenants()
+    healed_namespace, left_namespace = healed.new_namespace(), left.new_namespace()
+    for tenant, namespace in ((healed, healed_namespace), (left, left_namespace)):
+        tenant.deploy(namespace, private_image)
+        tenant.wait_pull_failure(namespace)
+
+    healed.create_credential(registry, restartStuckPods=True)
+    left_credential, _ = left.create_credential(registry)
+    # No step of the user's: the operator deletes the stuck Pod once, its ReplicaSet recreates it.
+    healed.wait_running(healed_namespace)
+
+    wait_until(lambda: "private-registry" in cluster.pull_secret_names(left_namespace), 60, "the ServiceAccount entry")
+    time.sleep(15)  # longer than a pull back-off step: a restart would have happened by now
+    (stuck,) = cluster.pods_of(left_namespace, "app")
+    assert container_waiting_reason(stuck) in PULL_FAILURES
+    report = subprocess.run(
+        [sys.executable, "-m", "regcred.plugin", "status", left_credential,
+         "--kubeconfig", str(kind_cluster.kubeconfig)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert stuck.metadata.name in report.stdout, report.stdout + report.stderr
+    assert "restartStuckPods" in report.stdout
