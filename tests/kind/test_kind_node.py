@@ -49,11 +49,11 @@ def test_a_pod_of_a_loaded_local_image_resolves_service_dns(
 def test_a_long_running_pod_reaches_running(kubectl: Kubectl, namespace: str) -> None:
     # The preloaded pause image: no pull, so this shows the node runs containers at all.
     pause = next(
-        image
+        name
         for image in kubectl.json("get", "nodes")["items"][0]["status"]["images"]
         for name in image["names"]
-        if "/pause:" in name
-    )["names"][0]
+        if name.startswith("registry.k8s.io/pause:")
+    )
     manifest = pod_manifest("sleeper", pause, None)
     kubectl("apply", "--namespace", namespace, "--filename", "-", stdin=json.dumps(manifest))
 
