@@ -35,7 +35,6 @@ class Kubectl:
         return loaded
 
 
-
 def pod_manifest(name: str, image: str, command: list[str] | None) -> dict[str, Any]:
     """A Pod that runs once, of a local image (never pulled)."""
     container: dict[str, Any] = {"name": name, "image": image, "imagePullPolicy": "Never"}
@@ -61,4 +60,6 @@ def wait_for_pod_phase(
         if phase in phases:
             return phase
         time.sleep(1)
-    raise AssertionError(f"pod {namespace}/{name} still {phase!r} after {timeout} s: {pod['status']}")
+    raise AssertionError(
+        f"pod {namespace}/{name} still {phase!r} after {timeout} s: {pod['status']}"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from kind_helpers import Kubectl, pod_manifest, wait_for_pod_phase
+
 from regcred.kind import KindCluster, ensure_python_base_image, load_image
 
 
@@ -22,9 +23,7 @@ def test_a_pod_of_a_loaded_local_image_resolves_service_dns(
 ) -> None:
     image = ensure_python_base_image()
     load_image(kind_cluster.name, image)
-    kubectl(
-        "create", "service", "clusterip", "dns-probe", "--tcp=80:80", "--namespace", namespace
-    )
+    kubectl("create", "service", "clusterip", "dns-probe", "--tcp=80:80", "--namespace", namespace)
     cluster_ip = kubectl.json("get", "service", "dns-probe", "--namespace", namespace)["spec"][
         "clusterIP"
     ]
@@ -40,9 +39,9 @@ def test_a_pod_of_a_loaded_local_image_resolves_service_dns(
 
     output = kubectl("logs", "resolver", "--namespace", namespace).split()
     assert phase == "Succeeded", output
-    kubernetes_ip = kubectl.json("get", "service", "kubernetes", "--namespace", "default")[
-        "spec"
-    ]["clusterIP"]
+    kubernetes_ip = kubectl.json("get", "service", "kubernetes", "--namespace", "default")["spec"][
+        "clusterIP"
+    ]
     assert output == [cluster_ip, kubernetes_ip]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -28,7 +29,7 @@ def test_each_trusted_registry_ca_is_mounted_into_containerd_certs_d(tmp_path: P
 
     config = kind_config("node:1", trusted, cgroup_v1=False)
 
-    assert config["nodes"][0]["extraMounts"] == [  # type: ignore[index]
+    assert config["nodes"][0]["extraMounts"] == [
         {
             "hostPath": str(ca_b),
             "containerPath": "/etc/containerd/certs.d/172.18.0.1:5000/ca.crt",
@@ -42,20 +43,18 @@ def test_each_trusted_registry_ca_is_mounted_into_containerd_certs_d(tmp_path: P
     ]
 
 
-def test_relative_ca_paths_become_absolute(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_relative_ca_paths_become_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     config = kind_config("node:1", {"r:5000": Path("ca.pem")}, cgroup_v1=False)
 
-    mount = config["nodes"][0]["extraMounts"][0]  # type: ignore[index]
+    mount = config["nodes"][0]["extraMounts"][0]
     assert mount["hostPath"] == str(tmp_path / "ca.pem")
 
 
 def test_cgroup_v1_hosts_get_a_kubelet_patch_allowing_it() -> None:
     config = kind_config("node:1", {}, cgroup_v1=True)
 
-    patches = [yaml.safe_load(patch) for patch in config["kubeadmConfigPatches"]]  # type: ignore[union-attr]
+    patches = [yaml.safe_load(patch) for patch in config["kubeadmConfigPatches"]]
     assert patches == [
         {
             "kind": "KubeletConfiguration",
@@ -83,7 +82,7 @@ def test_containerd_config_restricts_oom_score_adj_only_when_asked() -> None:
 
 
 def test_cri_base_spec_adds_kinds_hook_and_drops_rlimits() -> None:
-    default = {
+    default: dict[str, Any] = {
         "process": {"args": ["sh"], "rlimits": [{"type": "RLIMIT_NOFILE"}]},
         "hooks": {"createContainer": [{"path": "/other"}]},
         "linux": {},

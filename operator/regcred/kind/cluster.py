@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -62,7 +63,7 @@ class KindCluster:
 
 def kind_config(
     node_image: str, trusted_registries: Mapping[str, Path], cgroup_v1: bool
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """The kind cluster config: one schedulable control-plane node of `node_image`.
 
     Each ``HOST:PORT -> CA file`` becomes ``/etc/containerd/certs.d/HOST:PORT/ca.crt`` in
@@ -76,10 +77,10 @@ def kind_config(
         }
         for registry, ca_file in sorted(trusted_registries.items())
     ]
-    node: dict[str, object] = {"role": "control-plane", "image": node_image}
+    node: dict[str, Any] = {"role": "control-plane", "image": node_image}
     if mounts:
         node["extraMounts"] = mounts
-    config: dict[str, object] = {
+    config: dict[str, Any] = {
         "kind": "Cluster",
         "apiVersion": "kind.x-k8s.io/v1alpha4",
         "nodes": [node],
@@ -131,17 +132,30 @@ def create_cluster(
         config_file.flush()
         progress(f"creating kind cluster {name} from {node.tag} ...")
         _run_kind(
-            ["create", "cluster", "--name", name, "--config", config_file.name,
-             "--kubeconfig", str(kubeconfig_path), "--wait", "0s", "--retain"],
+            [
+                "create",
+                "cluster",
+                "--name",
+                name,
+                "--config",
+                config_file.name,
+                "--kubeconfig",
+                str(kubeconfig_path),
+                "--wait",
+                "0s",
+                "--retain",
+            ],
             node,
-        )  # fmt: skip
+        )
     try:
         _wait_until_serving(kubeconfig_path, started + timeout_seconds)
     except KindError:
         # --retain kept the node for this message; then it goes, as kind would do.
         logs = run_docker(["logs", "--tail", "30", f"{name}-control-plane"], check=False)
         delete_cluster(name)
-        raise KindError(f"kind cluster {name} did not become ready; node log tail:\n{logs}") from None
+        raise KindError(
+            f"kind cluster {name} did not become ready; node log tail:\n{logs}"
+        ) from None
     progress(f"kind cluster {name} ready in {time.monotonic() - started:.0f} s")
     return _described(name, kubeconfig_path, node.tag)
 
@@ -207,15 +221,29 @@ def _wait_until_serving(kubeconfig: Path, deadline: float) -> None:
     kubectl = str(ensure_binaries() / "kubectl")
     checks = [
         ["wait", "--for=condition=Ready", "node", "--all"],
-        ["--namespace", "kube-system", "wait", "--for=condition=Ready", "pod", "--selector", "k8s-app=kube-dns"],
-    ]  # fmt: skip
+        [
+            "--namespace",
+            "kube-system",
+            "wait",
+            "--for=condition=Ready",
+            "pod",
+            "--selector",
+            "k8s-app=kube-dns",
+        ],
+    ]
     for check in checks:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise KindError(f"timed out waiting for: kubectl {' '.join(check)}")
             result = subprocess.run(
-                [kubectl, "--kubeconfig", str(kubeconfig), *check, f"--timeout={int(max(remaining, 1))}s"],
+                [
+                    kubectl,
+                    "--kubeconfig",
+                    str(kubeconfig),
+                    *check,
+                    f"--timeout={int(max(remaining, 1))}s",
+                ],
                 capture_output=True,
                 text=True,
                 check=False,
