@@ -9,6 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# The session cluster's node trusts this (dummy) CA for this registry.
+TRUSTED_REGISTRY = "registry.regcred-test.invalid:5000"
+TRUSTED_CA_TEXT = "-----BEGIN CERTIFICATE-----\nregcred kind tier\n-----END CERTIFICATE-----\n"
+
 
 @dataclass(frozen=True)
 class Kubectl:

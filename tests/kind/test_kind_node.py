@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import json
 
-from kind_helpers import Kubectl, pod_manifest, wait_for_pod_phase
+from kind_helpers import (
+    TRUSTED_CA_TEXT,
+    TRUSTED_REGISTRY,
+    Kubectl,
+    pod_manifest,
+    wait_for_pod_phase,
+)
 
 from regcred.kind import KindCluster, ensure_python_base_image, load_image
+from regcred.kind.docker import run_docker
 
 
 def test_node_is_ready_and_schedulable(kubectl: Kubectl) -> None:
@@ -57,3 +64,14 @@ def test_a_long_running_pod_reaches_running(kubectl: Kubectl, namespace: str) ->
     kubectl("apply", "--namespace", namespace, "--filename", "-", stdin=json.dumps(manifest))
 
     assert wait_for_pod_phase(kubectl, namespace, "sleeper", {"Running"}) == "Running"
+
+
+def test_a_trusted_registry_ca_is_where_containerd_reads_it(kind_cluster: KindCluster) -> None:
+    node = kind_cluster.node_container
+    ca_path = f"/etc/containerd/certs.d/{TRUSTED_REGISTRY}/ca.crt"
+
+    mounted = run_docker(["exec", node, "cat", ca_path])
+    config = run_docker(["exec", node, "cat", "/etc/containerd/config.toml"])
+
+    assert mounted == TRUSTED_CA_TEXT
+    assert 'config_path = "/etc/containerd/certs.d"' in config

@@ -298,6 +298,8 @@ def ensure_node_image() -> NodeImage:
         "base": NODE_BASE_RECIPE.fingerprint(),
         "proxyBase": KUBE_PROXY_BASE_RECIPE.fingerprint(),
         "files": {path: hashlib.sha256(text.encode()).hexdigest() for path, text in files.items()},
+        "setup": hashlib.sha256(_NODE_SETUP_SCRIPT.encode()).hexdigest(),
+        "corednsPlugins": list(COREDNS_PLUGINS),
     }
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:12]
     tag = f"{NODE_REPOSITORY}:{KUBERNETES_VERSION}-{digest}"
@@ -391,6 +393,8 @@ def _build_node_image(
         )
     finally:
         run_docker(["rm", "--force", container], log=log, check=False)
+        # Inside the node image now; the next node build makes it afresh.
+        images_tarball.unlink(missing_ok=True)
 
 
 def cri_base_spec(default_spec: Mapping[str, Any]) -> dict[str, Any]:
