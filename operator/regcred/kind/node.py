@@ -173,6 +173,7 @@ class NodeImage:
 
 
 def kind_folder() -> Path:
+    """``cache_root()/kind``: kind, the node's parts and images, runtimes, cluster files."""
     return cache_root() / "kind"
 
 
@@ -189,7 +190,7 @@ def ensure_kind() -> Path:
         started = time.monotonic()
         with (folder / "build.log").open("w") as log:
             module = prepare_module(
-                folder, "kind", _require_go_mod("kind", KIND_MODULE, KIND_VERSION), __package__
+                folder, "kind", _wrapper_go_mod("kind", KIND_MODULE, KIND_VERSION), __package__
             )
             progress(f"building kind {KIND_VERSION} ...")
             run_go(
@@ -233,9 +234,10 @@ def detect_host_quirks(pause_image: str, base_image: str) -> tuple[HostQuirks, P
             raise DockerError(
                 "privileged containers fail even with the capability-filtering runtime"
             )
-    quirks = HostQuirks(privileged_caps_fail=caps_fail, oom_score_adj_restricted=False)
-    restricted = not oom_score_adj_lowerable(base_image, quirks.runtime)
-    return HostQuirks(caps_fail, restricted), shim_folder
+    # Probe the way kind will start the node: privileged, with the wrapper if needed.
+    restricted = not oom_score_adj_lowerable(base_image, RUNTIME_NAME if caps_fail else None)
+    quirks = HostQuirks(privileged_caps_fail=caps_fail, oom_score_adj_restricted=restricted)
+    return quirks, shim_folder
 
 
 def containerd_config(pause_image: str, restrict_oom_score_adj: bool) -> str:
@@ -492,7 +494,7 @@ def _build_coredns(work: Path, output: Path, env: dict[str, str], log: TextIO) -
 
 def _kubernetes_source(work: Path) -> Path:
     """k8s.io/kubernetes's source in the module cache (for pause.c), checked by go.sum."""
-    go_mod = _require_go_mod("kubernetes-source", "k8s.io/kubernetes", KUBERNETES_VERSION)
+    go_mod = _wrapper_go_mod("kubernetes-source", "k8s.io/kubernetes", KUBERNETES_VERSION)
     module = prepare_module(work, "kubernetes", go_mod, __package__)
     return _module_dir(module, f"k8s.io/kubernetes@{KUBERNETES_VERSION}")
 
@@ -642,7 +644,8 @@ def _kubeadm_images(kubeadm: Path) -> list[str]:
     return [line.strip() for line in result.stdout.splitlines() if line.strip()]
 
 
-def _require_go_mod(name: str, module: str, version: str) -> str:
+def _wrapper_go_mod(name: str, module: str, version: str) -> str:
+    """go.mod of a wrapper module that requires one pinned module."""
     return f"module regcred.dev/kind/{name}\n\ngo 1.26.0\n\nrequire {module} {version}\n"
 
 
