@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kind_helpers import Kubectl
+from kind_helpers import TRUSTED_CA_TEXT, TRUSTED_REGISTRY, Kubectl
 
 from regcred.controlplane import ensure_binaries
 from regcred.kind import KindCluster, create_cluster, delete_cluster
@@ -29,8 +29,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def kind_cluster(docker_engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KindCluster]:
     """A kind cluster named regcred-test, created (or reused) once and deleted at the end."""
-    kubeconfig = tmp_path_factory.mktemp("kind") / "kubeconfig"
-    cluster = create_cluster(CLUSTER_NAME, kubeconfig)
+    folder = tmp_path_factory.mktemp("kind")
+    # Any PEM file will do: the test checks it arrives where containerd looks for CAs.
+    ca_file = folder / "ca.pem"
+    ca_file.write_text(TRUSTED_CA_TEXT)
+    cluster = create_cluster(CLUSTER_NAME, folder / "kubeconfig", {TRUSTED_REGISTRY: ca_file})
     try:
         yield cluster
     finally:

@@ -9,6 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# The session cluster's node trusts this (dummy) CA for this registry.
+TRUSTED_REGISTRY = "registry.regcred-test.invalid:5000"
+TRUSTED_CA_TEXT = "-----BEGIN CERTIFICATE-----\nregcred kind tier\n-----END CERTIFICATE-----\n"
+
 
 @dataclass(frozen=True)
 class Kubectl:
@@ -33,7 +37,6 @@ class Kubectl:
     def json(self, *args: str) -> dict[str, Any]:
         loaded: dict[str, Any] = json.loads(self(*args, "--output", "json"))
         return loaded
-
 
 
 def pod_manifest(name: str, image: str, command: list[str] | None) -> dict[str, Any]:
@@ -61,4 +64,6 @@ def wait_for_pod_phase(
         if phase in phases:
             return phase
         time.sleep(1)
-    raise AssertionError(f"pod {namespace}/{name} still {phase!r} after {timeout} s: {pod['status']}")
+    raise AssertionError(
+        f"pod {namespace}/{name} still {phase!r} after {timeout} s: {pod['status']}"
+    )

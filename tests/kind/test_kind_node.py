@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import json
 
-from kind_helpers import Kubectl, pod_manifest, wait_for_pod_phase
+from kind_helpers import (
+    TRUSTED_CA_TEXT,
+    TRUSTED_REGISTRY,
+    Kubectl,
+    pod_manifest,
+    wait_for_pod_phase,
+)
+
 from regcred.kind import KindCluster, ensure_python_base_image, load_image
+from regcred.kind.docker import run_docker
 
 
 def test_node_is_ready_and_schedulable(kubectl: Kubectl) -> None:
@@ -22,9 +30,7 @@ def test_a_pod_of_a_loaded_local_image_resolves_service_dns(
 ) -> None:
     image = ensure_python_base_image()
     load_image(kind_cluster.name, image)
-    kubectl(
-        "create", "service", "clusterip", "dns-probe", "--tcp=80:80", "--namespace", namespace
-    )
+    kubectl("create", "service", "clusterip", "dns-probe", "--tcp=80:80", "--namespace", namespace)
     cluster_ip = kubectl.json("get", "service", "dns-probe", "--namespace", namespace)["spec"][
         "clusterIP"
     ]
@@ -40,21 +46,32 @@ def test_a_pod_of_a_loaded_local_image_resolves_service_dns(
 
     output = kubectl("logs", "resolver", "--namespace", namespace).split()
     assert phase == "Succeeded", output
-    kubernetes_ip = kubectl.json("get", "service", "kubernetes", "--namespace", "default")[
-        "spec"
-    ]["clusterIP"]
+    kubernetes_ip = kubectl.json("get", "service", "kubernetes", "--namespace", "default")["spec"][
+        "clusterIP"
+    ]
     assert output == [cluster_ip, kubernetes_ip]
 
 
 def test_a_long_running_pod_reaches_running(kubectl: Kubectl, namespace: str) -> None:
     # The preloaded pause image: no pull, so this shows the node runs containers at all.
     pause = next(
-        image
+        name
         for image in kubectl.json("get", "nodes")["items"][0]["status"]["images"]
         for name in image["names"]
-        if "/pause:" in name
-    )["names"][0]
+        if name.startswith("registry.k8s.io/pause:")
+    )
     manifest = pod_manifest("sleeper", pause, None)
     kubectl("apply", "--namespace", namespace, "--filename", "-", stdin=json.dumps(manifest))
 
     assert wait_for_pod_phase(kubectl, namespace, "sleeper", {"Running"}) == "Running"
+
+
+def test_a_trusted_registry_ca_is_where_containerd_reads_it(kind_cluster: KindCluster) -> None:
+    node = kind_cluster.node_container
+    ca_path = f"/etc/containerd/certs.d/{TRUSTED_REGISTRY}/ca.crt"
+
+    mounted = run_docker(["exec", node, "cat", ca_path])
+    config = run_docker(["exec", node, "cat", "/etc/containerd/config.toml"])
+
+    assert mounted == TRUSTED_CA_TEXT
+    assert 'config_path = "/etc/containerd/certs.d"' in config

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from regcred.kind import kind_config
+from regcred.kind import KindError, kind_config
+from regcred.kind.cluster import stage_certs_d
 from regcred.kind.node import containerd_config, cri_base_spec
 
 
 def test_kind_config_is_one_control_plane_node_of_the_image() -> None:
-    config = kind_config("regcred-kind-node:v1.37.2-abc", {}, cgroup_v1=False)
+    config = kind_config("regcred-kind-node:v1.37.2-abc", None, cgroup_v1=False)
 
     assert config == {
         "kind": "Cluster",
@@ -22,40 +24,56 @@ def test_kind_config_is_one_control_plane_node_of_the_image() -> None:
     }
 
 
-def test_each_trusted_registry_ca_is_mounted_into_containerd_certs_d(tmp_path: Path) -> None:
-    ca_a, ca_b = tmp_path / "a.pem", tmp_path / "b.pem"
-    trusted = {"172.18.0.1:5000": ca_b, "registry.test:443": ca_a}
+def test_the_certs_d_folder_is_mounted_where_containerd_reads_it(tmp_path: Path) -> None:
+    config = kind_config("node:1", tmp_path / "certs.d", cgroup_v1=False)
 
-    config = kind_config("node:1", trusted, cgroup_v1=False)
-
-    assert config["nodes"][0]["extraMounts"] == [  # type: ignore[index]
+    assert config["nodes"][0]["extraMounts"] == [
         {
-            "hostPath": str(ca_b),
-            "containerPath": "/etc/containerd/certs.d/172.18.0.1:5000/ca.crt",
+            "hostPath": str(tmp_path / "certs.d"),
+            "containerPath": "/etc/containerd/certs.d",
             "readOnly": True,
-        },
-        {
-            "hostPath": str(ca_a),
-            "containerPath": "/etc/containerd/certs.d/registry.test:443/ca.crt",
-            "readOnly": True,
-        },
+        }
     ]
 
 
-def test_relative_ca_paths_become_absolute(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    config = kind_config("node:1", {"r:5000": Path("ca.pem")}, cgroup_v1=False)
+def test_staged_certs_d_holds_one_ca_per_registry(tmp_path: Path) -> None:
+    ca_a, ca_b = tmp_path / "a.pem", tmp_path / "b.pem"
+    ca_a.write_text("A")
+    ca_b.write_text("B")
+    certs_d = tmp_path / "certs.d"
 
-    mount = config["nodes"][0]["extraMounts"][0]  # type: ignore[index]
-    assert mount["hostPath"] == str(tmp_path / "ca.pem")
+    stage_certs_d(certs_d, {"172.18.0.1:5000": ca_a, "registry.test": ca_b})
+
+    assert sorted(str(p.relative_to(certs_d)) for p in certs_d.rglob("*.crt")) == [
+        "172.18.0.1:5000/ca.crt",
+        "registry.test/ca.crt",
+    ]
+    assert (certs_d / "172.18.0.1:5000" / "ca.crt").read_text() == "A"
+
+
+def test_restaging_replaces_the_set_but_keeps_the_mounted_folder(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("new")
+    certs_d = tmp_path / "certs.d"
+    stage_certs_d(certs_d, {"old:5000": ca})
+    inode = certs_d.stat().st_ino
+
+    stage_certs_d(certs_d, {"new:5000": ca})
+
+    assert [p.name for p in certs_d.iterdir()] == ["new:5000"]
+    assert certs_d.stat().st_ino == inode
+
+
+@pytest.mark.parametrize("registry", ["", "..", "a/b:5000"])
+def test_a_registry_name_cannot_escape_the_folder(tmp_path: Path, registry: str) -> None:
+    with pytest.raises(KindError):
+        stage_certs_d(tmp_path / "certs.d", {registry: tmp_path / "ca.pem"})
 
 
 def test_cgroup_v1_hosts_get_a_kubelet_patch_allowing_it() -> None:
-    config = kind_config("node:1", {}, cgroup_v1=True)
+    config = kind_config("node:1", None, cgroup_v1=True)
 
-    patches = [yaml.safe_load(patch) for patch in config["kubeadmConfigPatches"]]  # type: ignore[union-attr]
+    patches = [yaml.safe_load(patch) for patch in config["kubeadmConfigPatches"]]
     assert patches == [
         {
             "kind": "KubeletConfiguration",
@@ -83,7 +101,7 @@ def test_containerd_config_restricts_oom_score_adj_only_when_asked() -> None:
 
 
 def test_cri_base_spec_adds_kinds_hook_and_drops_rlimits() -> None:
-    default = {
+    default: dict[str, Any] = {
         "process": {"args": ["sh"], "rlimits": [{"type": "RLIMIT_NOFILE"}]},
         "hooks": {"createContainer": [{"path": "/other"}]},
         "linux": {},

@@ -50,10 +50,24 @@ def test_strip_capabilities_reports_no_change_when_all_are_allowed() -> None:
     [
         (["create", "--bundle", "/b", "id"], (Path("/b/config.json"), "process.capabilities")),
         (
-            ["--root", "/run/r", "--log", "/l.json", "--log-format", "json", "create", "-b", "/b", "id"],
+            [
+                "--root",
+                "/run/r",
+                "--log",
+                "/l.json",
+                "--log-format",
+                "json",
+                "create",
+                "-b",
+                "/b",
+                "id",
+            ],
             (Path("/b/config.json"), "process.capabilities"),
         ),
-        (["--systemd-cgroup", "run", "--bundle=/b", "id"], (Path("/b/config.json"), "process.capabilities")),
+        (
+            ["--systemd-cgroup", "run", "--bundle=/b", "id"],
+            (Path("/b/config.json"), "process.capabilities"),
+        ),
         (["create", "id"], (Path("config.json"), "process.capabilities")),
         (["exec", "--process", "/tmp/p.json", "id"], (Path("/tmp/p.json"), "capabilities")),
         (["exec", "-t", "id", "sh"], None),
@@ -99,7 +113,9 @@ def test_daemon_config_merge_keeps_other_keys_and_runtimes() -> None:
 
 
 def test_daemon_config_merge_starts_from_an_empty_config() -> None:
-    assert quirks.merged_daemon_config({}, Path("/w")) == {"runtimes": {"regcred-runc": {"path": "/w"}}}
+    assert quirks.merged_daemon_config({}, Path("/w")) == {
+        "runtimes": {"regcred-runc": {"path": "/w"}}
+    }
 
 
 def test_caps_quirk_is_recognised_in_the_runc_error() -> None:

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from regcred.controlplane.build import ensure_binaries
+from regcred.controlplane.build import cache_root, ensure_binaries
 from regcred.kind.docker import DockerError, progress, run_docker
 from regcred.kind.node import NodeImage, ensure_kind, ensure_node_image
 
@@ -32,6 +34,7 @@ __all__ = [
     "delete_cluster",
     "kind_config",
     "load_image",
+    "stage_certs_d",
 ]
 
 KIND_NETWORK = "kind"
@@ -60,26 +63,23 @@ class KindCluster:
         return f"{self.name}-control-plane"
 
 
-def kind_config(
-    node_image: str, trusted_registries: Mapping[str, Path], cgroup_v1: bool
-) -> dict[str, object]:
+def kind_config(node_image: str, certs_d: Path | None, cgroup_v1: bool) -> dict[str, Any]:
     """The kind cluster config: one schedulable control-plane node of `node_image`.
 
-    Each ``HOST:PORT -> CA file`` becomes ``/etc/containerd/certs.d/HOST:PORT/ca.crt`` in
-    the node (containerd reads it through ``config_path``, set in the node image).
+    `certs_d` (see `stage_certs_d`) is mounted as the node's /etc/containerd/certs.d,
+    where containerd looks for registry CAs (``config_path`` in the node image). A
+    folder, not one mount per CA file: a mount target like ``.../HOST:PORT/ca.crt``
+    holds a colon, which ``docker run --volume`` cannot express.
     """
-    mounts = [
-        {
-            "hostPath": str(Path(ca_file).resolve()),
-            "containerPath": f"{CERTS_D}/{registry}/ca.crt",
-            "readOnly": True,
-        }
-        for registry, ca_file in sorted(trusted_registries.items())
-    ]
-    node: dict[str, object] = {"role": "control-plane", "image": node_image}
+    mounts = (
+        [{"hostPath": str(certs_d.resolve()), "containerPath": CERTS_D, "readOnly": True}]
+        if certs_d is not None
+        else []
+    )
+    node: dict[str, Any] = {"role": "control-plane", "image": node_image}
     if mounts:
         node["extraMounts"] = mounts
-    config: dict[str, object] = {
+    config: dict[str, Any] = {
         "kind": "Cluster",
         "apiVersion": "kind.x-k8s.io/v1alpha4",
         "nodes": [node],
@@ -98,6 +98,29 @@ def kind_config(
     return config
 
 
+def stage_certs_d(folder: Path, trusted_registries: Mapping[str, Path]) -> None:
+    """Make `folder` hold exactly ``HOST:PORT/ca.crt`` for each trusted registry.
+
+    The folder is kept (it is bind-mounted into a running node), only its contents
+    change, so a reused cluster picks up a new CA on its next pull.
+    """
+    for registry in trusted_registries:
+        if not registry or "/" in registry or registry in (".", ".."):
+            raise KindError(f"not a registry HOST[:PORT]: {registry!r}")
+    folder.mkdir(parents=True, exist_ok=True)
+    for entry in folder.iterdir():
+        if entry.name not in trusted_registries:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    for registry, ca_file in trusted_registries.items():
+        (folder / registry).mkdir(exist_ok=True)
+        shutil.copyfile(ca_file, folder / registry / "ca.crt")
+
+
+def certs_d_folder(name: str) -> Path:
+    """The host folder mounted as cluster `name`'s /etc/containerd/certs.d."""
+    return cache_root() / "kind" / "clusters" / name / "certs.d"
+
+
 def cgroup_v1_host() -> bool:
     """Whether this host mounts cgroup v1 (no unified hierarchy at /sys/fs/cgroup)."""
     return not Path("/sys/fs/cgroup/cgroup.controllers").is_file()
@@ -112,36 +135,52 @@ def create_cluster(
     """Create kind cluster `name` (or reuse a healthy one) and wait until it serves.
 
     Writes its admin kubeconfig to `kubeconfig_path`. A cluster of that name that
-    exists but is not healthy, or runs another node image, is deleted and recreated;
-    note that a reused cluster keeps the registry mounts it was created with.
+    exists but is not healthy, or runs another node image, is deleted and recreated.
+    `trusted_registries` maps ``HOST:PORT`` to a CA file the node's containerd trusts
+    for that registry (copied; on a reused cluster the set is replaced).
     """
     node = ensure_node_image()
     kubeconfig_path = kubeconfig_path.resolve()
     kubeconfig_path.parent.mkdir(parents=True, exist_ok=True)
+    certs_d = certs_d_folder(name)
+    stage_certs_d(certs_d, trusted_registries or {})
     if cluster_exists(name):
         if _node_image_of(name) == node.tag and _reuse(name, kubeconfig_path):
             progress(f"reusing kind cluster {name}")
             return _described(name, kubeconfig_path, node.tag)
         progress(f"kind cluster {name} is unhealthy or outdated; recreating it")
         delete_cluster(name)
-    config = kind_config(node.tag, trusted_registries or {}, cgroup_v1_host())
+    config = kind_config(node.tag, certs_d, cgroup_v1_host())
     started = time.monotonic()
     with tempfile.NamedTemporaryFile("w", prefix="regcred-kind-", suffix=".yaml") as config_file:
         yaml.safe_dump(config, config_file)
         config_file.flush()
         progress(f"creating kind cluster {name} from {node.tag} ...")
         _run_kind(
-            ["create", "cluster", "--name", name, "--config", config_file.name,
-             "--kubeconfig", str(kubeconfig_path), "--wait", "0s", "--retain"],
+            [
+                "create",
+                "cluster",
+                "--name",
+                name,
+                "--config",
+                config_file.name,
+                "--kubeconfig",
+                str(kubeconfig_path),
+                "--wait",
+                "0s",
+                "--retain",
+            ],
             node,
-        )  # fmt: skip
+        )
     try:
         _wait_until_serving(kubeconfig_path, started + timeout_seconds)
     except KindError:
         # --retain kept the node for this message; then it goes, as kind would do.
         logs = run_docker(["logs", "--tail", "30", f"{name}-control-plane"], check=False)
         delete_cluster(name)
-        raise KindError(f"kind cluster {name} did not become ready; node log tail:\n{logs}") from None
+        raise KindError(
+            f"kind cluster {name} did not become ready; node log tail:\n{logs}"
+        ) from None
     progress(f"kind cluster {name} ready in {time.monotonic() - started:.0f} s")
     return _described(name, kubeconfig_path, node.tag)
 
@@ -149,6 +188,7 @@ def create_cluster(
 def delete_cluster(name: str) -> None:
     """Delete kind cluster `name` (nothing happens when it does not exist)."""
     _run_kind(["delete", "cluster", "--name", name])
+    shutil.rmtree(certs_d_folder(name).parent, ignore_errors=True)
 
 
 def load_image(name: str, image_tag: str) -> None:
@@ -207,15 +247,29 @@ def _wait_until_serving(kubeconfig: Path, deadline: float) -> None:
     kubectl = str(ensure_binaries() / "kubectl")
     checks = [
         ["wait", "--for=condition=Ready", "node", "--all"],
-        ["--namespace", "kube-system", "wait", "--for=condition=Ready", "pod", "--selector", "k8s-app=kube-dns"],
-    ]  # fmt: skip
+        [
+            "--namespace",
+            "kube-system",
+            "wait",
+            "--for=condition=Ready",
+            "pod",
+            "--selector",
+            "k8s-app=kube-dns",
+        ],
+    ]
     for check in checks:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise KindError(f"timed out waiting for: kubectl {' '.join(check)}")
             result = subprocess.run(
-                [kubectl, "--kubeconfig", str(kubeconfig), *check, f"--timeout={int(max(remaining, 1))}s"],
+                [
+                    kubectl,
+                    "--kubeconfig",
+                    str(kubeconfig),
+                    *check,
+                    f"--timeout={int(max(remaining, 1))}s",
+                ],
                 capture_output=True,
                 text=True,
                 check=False,

@@ -193,7 +193,9 @@ def _run_logged(command: list[str], log: TextIO) -> None:
     log.flush()
     result = subprocess.run(command, stdout=log, stderr=log, check=False)
     if result.returncode != 0:
-        raise DockerError(f"{Path(command[0]).name} failed (exit {result.returncode}); see {log.name}")
+        raise DockerError(
+            f"{Path(command[0]).name} failed (exit {result.returncode}); see {log.name}"
+        )
 
 
 def _remove_rootfs(rootfs: Path) -> None:

@@ -15,9 +15,9 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import IO, Any, TextIO
 
 __all__ = [
     "DOCKER_ENV",
@@ -56,7 +56,7 @@ def run_docker(
     args: Sequence[str],
     *,
     log: TextIO | None = None,
-    stdin: int | TextIO | None = None,
+    stdin: int | IO[Any] | None = None,
     check: bool = True,
     timeout: float | None = None,
 ) -> str:
@@ -79,7 +79,9 @@ def run_docker(
         raise DockerError(f"docker {args[0]} did not finish within {timeout} s") from error
     if check and result.returncode != 0:
         detail = result.stderr.strip() if log is None else f"see {log.name}"
-        raise DockerError(f"docker {' '.join(args[:2])} failed (exit {result.returncode}): {detail}")
+        raise DockerError(
+            f"docker {' '.join(args[:2])} failed (exit {result.returncode}): {detail}"
+        )
     return result.stdout
 
 
@@ -117,7 +119,7 @@ def ensure_cached_image(
     tag: str,
     folder: Path,
     build: Callable[[Path, TextIO], None],
-    stamp: dict[str, object],
+    stamp: Mapping[str, object],
 ) -> str:
     """Return `tag`, present in the engine: found, loaded from the cache, or built.
 
@@ -136,7 +138,7 @@ def ensure_cached_image(
         if (folder / STAMP_NAME).is_file() and tarball.is_file():
             progress(f"loading {tag} from {tarball}")
             with tarball.open("rb") as stream:
-                run_docker(["load", "--quiet"], stdin=stream)  # type: ignore[arg-type]
+                run_docker(["load", "--quiet"], stdin=stream)
             if image_exists(tag):
                 return tag
             raise DockerError(f"{tarball} did not hold {tag}; delete {folder} to rebuild")

@@ -27,9 +27,10 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from regcred.controlplane.build import (
     ETCD_VERSION,
@@ -85,9 +86,17 @@ NODE_BINARIES = ("kubelet", "kubeadm", "kube-scheduler", "kube-proxy")
 CONTROL_PLANE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kubectl", "etcd")
 # The plugins kubeadm's default Corefile names (`prometheus` lives in plugin/metrics).
 COREDNS_PLUGINS = (
-    "cache", "errors", "forward", "health", "kubernetes", "loadbalance", "loop",
-    "metrics", "ready", "reload",
-)  # fmt: skip
+    "cache",
+    "errors",
+    "forward",
+    "health",
+    "kubernetes",
+    "loadbalance",
+    "loop",
+    "metrics",
+    "ready",
+    "reload",
+)
 
 NODE_BASE_RECIPE = DebianImageRecipe(
     name="regcred-kind-base",
@@ -95,10 +104,26 @@ NODE_BASE_RECIPE = DebianImageRecipe(
     # kind's mount-product-files hook runs it for every container); not trixie, whose
     # systemd refuses cgroup v1 hosts.
     packages=(
-        "bash", "ca-certificates", "conntrack", "containerd", "containernetworking-plugins",
-        "dbus", "ebtables", "ethtool", "iproute2", "iptables", "jq", "kmod", "mount", "nftables",
-        "procps", "runc", "socat", "systemd", "util-linux",
-    ),  # fmt: skip
+        "bash",
+        "ca-certificates",
+        "conntrack",
+        "containerd",
+        "containernetworking-plugins",
+        "dbus",
+        "ebtables",
+        "ethtool",
+        "iproute2",
+        "iptables",
+        "jq",
+        "kmod",
+        "mount",
+        "nftables",
+        "procps",
+        "runc",
+        "socat",
+        "systemd",
+        "util-linux",
+    ),
 )
 KUBE_PROXY_BASE_RECIPE = DebianImageRecipe(
     name="regcred-kind-proxy-base", packages=("conntrack", "iptables", "kmod")
@@ -148,6 +173,7 @@ class NodeImage:
 
 
 def kind_folder() -> Path:
+    """``cache_root()/kind``: kind, the node's parts and images, runtimes, cluster files."""
     return cache_root() / "kind"
 
 
@@ -164,11 +190,20 @@ def ensure_kind() -> Path:
         started = time.monotonic()
         with (folder / "build.log").open("w") as log:
             module = prepare_module(
-                folder, "kind", _require_go_mod("kind", KIND_MODULE, KIND_VERSION), __package__
+                folder, "kind", _wrapper_go_mod("kind", KIND_MODULE, KIND_VERSION), __package__
             )
             progress(f"building kind {KIND_VERSION} ...")
             run_go(
-                ["build", "-mod=mod", "-trimpath", "-ldflags", "-s -w", "-o", str(binary), KIND_MODULE],
+                [
+                    "build",
+                    "-mod=mod",
+                    "-trimpath",
+                    "-ldflags",
+                    "-s -w",
+                    "-o",
+                    str(binary),
+                    KIND_MODULE,
+                ],
                 module,
                 go_environment(),
                 log,
@@ -180,7 +215,9 @@ def ensure_kind() -> Path:
 def kind_module_folder() -> Path:
     """The pinned kind module's source in the Go module cache (downloaded if needed)."""
     ensure_kind()
-    return _module_dir(kind_folder() / f"kind-{KIND_VERSION}" / "modules" / "kind", f"{KIND_MODULE}@{KIND_VERSION}")
+    return _module_dir(
+        kind_folder() / f"kind-{KIND_VERSION}" / "modules" / "kind", f"{KIND_MODULE}@{KIND_VERSION}"
+    )
 
 
 def detect_host_quirks(pause_image: str, base_image: str) -> tuple[HostQuirks, Path | None]:
@@ -194,10 +231,13 @@ def detect_host_quirks(pause_image: str, base_image: str) -> tuple[HostQuirks, P
     if caps_fail:
         shim_folder = install_capability_runtime()
         if not privileged_run_works(pause_image, ["/pause", "-v"], runtime=RUNTIME_NAME):
-            raise DockerError("privileged containers fail even with the capability-filtering runtime")
-    quirks = HostQuirks(privileged_caps_fail=caps_fail, oom_score_adj_restricted=False)
-    restricted = not oom_score_adj_lowerable(base_image, quirks.runtime)
-    return HostQuirks(caps_fail, restricted), shim_folder
+            raise DockerError(
+                "privileged containers fail even with the capability-filtering runtime"
+            )
+    # Probe the way kind will start the node: privileged, with the wrapper if needed.
+    restricted = not oom_score_adj_lowerable(base_image, RUNTIME_NAME if caps_fail else None)
+    quirks = HostQuirks(privileged_caps_fail=caps_fail, oom_score_adj_restricted=restricted)
+    return quirks, shim_folder
 
 
 def containerd_config(pause_image: str, restrict_oom_score_adj: bool) -> str:
@@ -260,6 +300,8 @@ def ensure_node_image() -> NodeImage:
         "base": NODE_BASE_RECIPE.fingerprint(),
         "proxyBase": KUBE_PROXY_BASE_RECIPE.fingerprint(),
         "files": {path: hashlib.sha256(text.encode()).hexdigest() for path, text in files.items()},
+        "setup": hashlib.sha256(_NODE_SETUP_SCRIPT.encode()).hexdigest(),
+        "corednsPlugins": list(COREDNS_PLUGINS),
     }
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:12]
     tag = f"{NODE_REPOSITORY}:{KUBERNETES_VERSION}-{digest}"
@@ -293,10 +335,20 @@ def _build_node_image(
     run_docker(["rm", "--force", container], log=log, check=False)
     progress(f"assembling node image {tag} ...")
     run_docker(
-        ["run", "--detach", "--name", container, "--stop-signal", "SIGRTMIN+3",
-         "--entrypoint", "sleep", base_image, "infinity"],
+        [
+            "run",
+            "--detach",
+            "--name",
+            container,
+            "--stop-signal",
+            "SIGRTMIN+3",
+            "--entrypoint",
+            "sleep",
+            base_image,
+            "infinity",
+        ],
         log=log,
-    )  # fmt: skip
+    )
     try:
         with tempfile.TemporaryDirectory(prefix="regcred-node-") as staging_name:
             staging = Path(staging_name) / "root"
@@ -328,31 +380,39 @@ def _build_node_image(
         run_docker(["cp", str(images_tarball), f"{container}:/kind/images.tar"], log=log)
         run_docker(["exec", container, "/bin/bash", "-euc", _NODE_SETUP_SCRIPT], log=log)
         run_docker(
-            ["commit",
-             "--change", 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]',
-             "--change", 'CMD []',
-             "--change", "ENV container=docker",
-             container, tag],
+            [
+                "commit",
+                "--change",
+                'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]',
+                "--change",
+                "CMD []",
+                "--change",
+                "ENV container=docker",
+                container,
+                tag,
+            ],
             log=log,
-        )  # fmt: skip
+        )
     finally:
         run_docker(["rm", "--force", container], log=log, check=False)
+        # Inside the node image now; the next node build makes it afresh.
+        images_tarball.unlink(missing_ok=True)
 
 
-def cri_base_spec(default_spec: dict[str, object]) -> dict[str, object]:
+def cri_base_spec(default_spec: Mapping[str, Any]) -> dict[str, Any]:
     """kind's base runtime spec: containerd's default plus its product-files hook.
 
     kind's mount-product-files hook gives pods a stable product_uuid; rlimits are
     dropped so containers inherit the node's.
     """
     spec = dict(default_spec)
-    hooks = dict(spec.get("hooks") or {})  # type: ignore[call-overload]
+    hooks = dict(spec.get("hooks") or {})
     hooks["createContainer"] = [
         *hooks.get("createContainer", []),
         {"path": "/kind/bin/mount-product-files.sh"},
     ]
     spec["hooks"] = hooks
-    process = dict(spec.get("process") or {})  # type: ignore[call-overload]
+    process = dict(spec.get("process") or {})
     process.pop("rlimits", None)
     spec["process"] = process
     return spec
@@ -392,13 +452,17 @@ def _ensure_node_binaries(work: Path) -> dict[str, Path]:
     bin_folder = work / "bin"
     bin_folder.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(work / ".lock"):
-        missing = [name for name in (*NODE_BINARIES, "coredns") if not (bin_folder / name).is_file()]
+        missing = [
+            name for name in (*NODE_BINARIES, "coredns") if not (bin_folder / name).is_file()
+        ]
         if missing:
             _require_go()
             env = go_environment()
             with (work / "go-build.log").open("a") as log:
                 if any(name in NODE_BINARIES for name in missing):
-                    build_kubernetes_commands(NODE_BINARIES, work, bin_folder, env, log, __package__)
+                    build_kubernetes_commands(
+                        NODE_BINARIES, work, bin_folder, env, log, __package__
+                    )
                 if "coredns" in missing:
                     _build_coredns(work, bin_folder / "coredns", env, log)
     found = {name: bin_folder / name for name in (*NODE_BINARIES, "coredns", "pause")}
@@ -419,13 +483,18 @@ def _build_coredns(work: Path, output: Path, env: dict[str, str], log: TextIO) -
     )
     progress(f"building CoreDNS {COREDNS_VERSION} (a few minutes when cold) ...")
     partial = output.with_name(output.name + ".partial")
-    run_go(["build", "-mod=mod", "-trimpath", "-ldflags", "-s -w", "-o", str(partial), "."], module, env, log)
+    run_go(
+        ["build", "-mod=mod", "-trimpath", "-ldflags", "-s -w", "-o", str(partial), "."],
+        module,
+        env,
+        log,
+    )
     partial.rename(output)
 
 
 def _kubernetes_source(work: Path) -> Path:
     """k8s.io/kubernetes's source in the module cache (for pause.c), checked by go.sum."""
-    go_mod = _require_go_mod("kubernetes-source", "k8s.io/kubernetes", KUBERNETES_VERSION)
+    go_mod = _wrapper_go_mod("kubernetes-source", "k8s.io/kubernetes", KUBERNETES_VERSION)
     module = prepare_module(work, "kubernetes", go_mod, __package__)
     return _module_dir(module, f"k8s.io/kubernetes@{KUBERNETES_VERSION}")
 
@@ -474,10 +543,19 @@ def _ensure_pause_image(work: Path) -> str:
         partial = binary.with_name("pause.partial")
         # The flags of Kubernetes' build/pause/Makefile.
         subprocess.run(
-            [gcc, "-Os", "-Wall", "-Werror", "-static", f"-DVERSION=v{version}-regcred",
-             "-o", str(partial), str(source)],
+            [
+                gcc,
+                "-Os",
+                "-Wall",
+                "-Werror",
+                "-static",
+                f"-DVERSION=v{version}-regcred",
+                "-o",
+                str(partial),
+                str(source),
+            ],
             check=True,
-        )  # fmt: skip
+        )
         subprocess.run(["strip", str(partial)], check=False)
         partial.rename(binary)
     if not image_exists(tag):
@@ -513,7 +591,11 @@ def _ensure_preloaded_images(work: Path, binaries: dict[str, Path], log: TextIO)
         if name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
             wanted[image] = ({name: binaries[name]}, (), None)
         elif name == "kube-proxy":
-            wanted[image] = ({name: binaries[name]}, (), ensure_debian_image(KUBE_PROXY_BASE_RECIPE))
+            wanted[image] = (
+                {name: binaries[name]},
+                (),
+                ensure_debian_image(KUBE_PROXY_BASE_RECIPE),
+            )
         elif name == "etcd":
             # The control plane's etcd (3.6) served under kubeadm's etcd tag.
             wanted[image] = ({"etcd": binaries["etcd"]}, (), None)
@@ -562,7 +644,8 @@ def _kubeadm_images(kubeadm: Path) -> list[str]:
     return [line.strip() for line in result.stdout.splitlines() if line.strip()]
 
 
-def _require_go_mod(name: str, module: str, version: str) -> str:
+def _wrapper_go_mod(name: str, module: str, version: str) -> str:
+    """go.mod of a wrapper module that requires one pinned module."""
     return f"module regcred.dev/kind/{name}\n\ngo 1.26.0\n\nrequire {module} {version}\n"
 
 
@@ -577,4 +660,3 @@ def _write_stamp(folder: Path, record: dict[str, object]) -> None:
 
 def _since(started: float) -> float:
     return round(time.monotonic() - started, 1)
-

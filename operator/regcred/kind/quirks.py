@@ -49,9 +49,7 @@ DOCKER_PID_FILE = Path("/var/run/docker.pid")
 CAPS_ERROR = "unable to apply caps"
 # What the CRI asks for a pod sandbox: an oom_score_adj of -998. Lowering the score
 # below the minimum a process inherited needs CAP_SYS_RESOURCE.
-OOM_PROBE = (
-    "if echo -998 > /proc/self/oom_score_adj; then echo lowered; else echo refused; fi"
-)
+OOM_PROBE = "if echo -998 > /proc/self/oom_score_adj; then echo lowered; else echo refused; fi"
 
 
 @dataclass(frozen=True)
@@ -69,9 +67,17 @@ class HostQuirks:
         """Human-readable lines for ``regcred kind build``."""
         return [
             "privileged containers fail to apply caps: "
-            + (f"yes (kind's nodes run with runtime {RUNTIME_NAME})" if self.privileged_caps_fail else "no"),
+            + (
+                f"yes (kind's nodes run with runtime {RUNTIME_NAME})"
+                if self.privileged_caps_fail
+                else "no"
+            ),
             "oom_score_adj cannot be lowered in a node: "
-            + ("yes (containerd: restrict_oom_score_adj = true)" if self.oom_score_adj_restricted else "no"),
+            + (
+                "yes (containerd: restrict_oom_score_adj = true)"
+                if self.oom_score_adj_restricted
+                else "no"
+            ),
         ]
 
 
@@ -88,7 +94,16 @@ def privileged_run_works(image: str, command: list[str], runtime: str | None = N
     runtime_args = [f"--runtime={runtime}"] if runtime else []
     try:
         run_docker(
-            ["run", "--rm", "--privileged", *runtime_args, "--entrypoint", command[0], image, *command[1:]],
+            [
+                "run",
+                "--rm",
+                "--privileged",
+                *runtime_args,
+                "--entrypoint",
+                command[0],
+                image,
+                *command[1:],
+            ],
             timeout=120,
         )
     except DockerError as error:
@@ -102,7 +117,17 @@ def oom_score_adj_lowerable(image: str, runtime: str | None) -> bool:
     """Whether a privileged container (as kind runs nodes) may lower its oom_score_adj."""
     runtime_args = [f"--runtime={runtime}"] if runtime else []
     output = run_docker(
-        ["run", "--rm", "--privileged", *runtime_args, "--entrypoint", "/bin/sh", image, "-c", OOM_PROBE],
+        [
+            "run",
+            "--rm",
+            "--privileged",
+            *runtime_args,
+            "--entrypoint",
+            "/bin/sh",
+            image,
+            "-c",
+            OOM_PROBE,
+        ],
         timeout=120,
     )
     return output.split()[-1:] == ["lowered"]
@@ -142,7 +167,9 @@ def install_capability_runtime() -> Path:
     # The interpreter binary itself: dockerd runs the runtime with a bare environment,
     # where a venv or pyenv shim on PATH would not resolve.
     python = Path(sys.executable).resolve()
-    wrapper_text = f"#!{python}\n" + source.replace('REAL_RUNC = "runc"', f"REAL_RUNC = {real_runc!r}", 1)
+    wrapper_text = f"#!{python}\n" + source.replace(
+        'REAL_RUNC = "runc"', f"REAL_RUNC = {real_runc!r}", 1
+    )
     digest = hashlib.sha256(wrapper_text.encode()).hexdigest()[:12]
     folder = cache_root() / "kind" / f"runtime-{digest}"
     wrapper = folder / RUNTIME_NAME
