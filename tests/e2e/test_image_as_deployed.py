@@ -1,4 +1,4 @@
-"""The built image, run as deploy/deployment.yaml runs it, serves a real API server.
+"""The built image, run as deploy/base/deployment.yaml runs it, serves a real API server.
 
 Same args, same user and group, read-only root filesystem, no capabilities, /tmp the
 only writable folder, and no passwd entry for the user: the two ways the shipped
@@ -24,7 +24,7 @@ from objects import replica, tenant_spec
 from regcred.controlplane.runner import free_port
 from regcred.kind.operator_image import buildkit_client
 
-DEPLOYMENT = DOCKERFILE.parent / "deploy" / "deployment.yaml"
+DEPLOYMENT = DOCKERFILE.parent / "deploy" / "base" / "deployment.yaml"
 KUBECONFIG_IN_CONTAINER = "/var/run/regcred/kubeconfig"
 
 

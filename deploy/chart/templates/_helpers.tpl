@@ -1,4 +1,4 @@
-{{/* The labels deploy/kustomization.yaml puts on every object. */}}
+{{/* The labels deploy/base/kustomization.yaml puts on every object. */}}
 {{- define "regcred.labels" -}}
 app.kubernetes.io/name: regcred-operator
 app.kubernetes.io/part-of: regcred-operator
