@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kindregistry import ContainerRegistry, docker
+from kindregistry import ContainerRegistry
 from kubernetes import client, config
 
 from regcred.kind import KindCluster, load_image
+from regcred.kind.cluster import trust_registry
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR_NAMESPACE = "regcred-system"
@@ -30,7 +31,6 @@ HELM_NAMESPACE = "regcred-helm"
 DEPLOYMENT = "regcred-operator"
 LEASE = "regcred-operator"
 REGISTRY_NAME = "regcred-test-registry"
-CERTS_D = "/etc/containerd/certs.d"
 API = ("regcred.dev", "v1alpha1", "registrycredentials")
 PULL_FAILURES = {"ErrImagePull", "ImagePullBackOff"}
 ROLLOUT_SECONDS = 240
@@ -138,10 +138,7 @@ def registry(kind_cluster: KindCluster) -> Iterator[ContainerRegistry]:
     """The private registry on the cluster's network; the node trusts its CA for its name."""
     server = ContainerRegistry(REGISTRY_NAME, kind_cluster.network)
     server.start()
-    # containerd reads certs.d on every pull (config_path), so no restart is needed.
-    node_folder = f"{CERTS_D}/{server.address}"
-    docker("exec", kind_cluster.node_container, "mkdir", "-p", node_folder)
-    docker("cp", str(server.ca_file), f"{kind_cluster.node_container}:{node_folder}/ca.crt")
+    trust_registry(kind_cluster.name, server.address, server.ca_file)
     yield server
     server.stop()
 

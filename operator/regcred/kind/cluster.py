@@ -35,6 +35,7 @@ __all__ = [
     "kind_config",
     "load_image",
     "stage_certs_d",
+    "trust_registry",
 ]
 
 KIND_NETWORK = "kind"
@@ -105,15 +106,32 @@ def stage_certs_d(folder: Path, trusted_registries: Mapping[str, Path]) -> None:
     change, so a reused cluster picks up a new CA on its next pull.
     """
     for registry in trusted_registries:
-        if not registry or "/" in registry or registry in (".", ".."):
-            raise KindError(f"not a registry HOST[:PORT]: {registry!r}")
+        _check_registry_name(registry)
     folder.mkdir(parents=True, exist_ok=True)
     for entry in folder.iterdir():
         if entry.name not in trusted_registries:
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     for registry, ca_file in trusted_registries.items():
-        (folder / registry).mkdir(exist_ok=True)
-        shutil.copyfile(ca_file, folder / registry / "ca.crt")
+        _write_registry_ca(folder, registry, ca_file)
+
+
+def trust_registry(name: str, registry: str, ca_file: Path) -> None:
+    """Make running cluster `name` trust `ca_file` for ``HOST:PORT`` from its next pull on.
+
+    For registries that exist only once the cluster does (on its Docker network, say).
+    """
+    _check_registry_name(registry)
+    _write_registry_ca(certs_d_folder(name), registry, ca_file)
+
+
+def _check_registry_name(registry: str) -> None:
+    if not registry or "/" in registry or registry in (".", ".."):
+        raise KindError(f"not a registry HOST[:PORT]: {registry!r}")
+
+
+def _write_registry_ca(folder: Path, registry: str, ca_file: Path) -> None:
+    (folder / registry).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ca_file, folder / registry / "ca.crt")
 
 
 def certs_d_folder(name: str) -> Path:
