@@ -175,7 +175,7 @@ def run_cluster_up(args: argparse.Namespace) -> int:
 
 
 def add_kind_commands(commands: SubParsers) -> None:
-    """Register ``regcred kind build|up|down|python-base``."""
+    """Register ``regcred kind build|up|image|down|python-base``."""
     kind = commands.add_parser(
         "kind", help="a kind cluster from a node image built here (no registry needed)"
     )
@@ -198,6 +198,16 @@ def add_kind_commands(commands: SubParsers) -> None:
     )
     up.set_defaults(handler=run_kind_up)
 
+    image = kind_commands.add_parser(
+        "image", help="build the operator's image (regcred-operator:dev) and load it into a cluster"
+    )
+    image.add_argument("--name", required=True, help="the kind cluster's name")
+    image.add_argument(
+        "--source", type=Path, default=Path("."), metavar="DIR",
+        help="the source checkout holding the Dockerfile (default: the current folder)",
+    )
+    image.set_defaults(handler=run_kind_image)
+
     down = kind_commands.add_parser("down", help="delete a kind cluster")
     down.add_argument("--name", required=True, help="the kind cluster's name")
     down.set_defaults(handler=run_kind_down)
@@ -208,16 +218,28 @@ def add_kind_commands(commands: SubParsers) -> None:
     python_base.set_defaults(handler=run_kind_python_base)
 
 
+def kind_command(run: Callable[[argparse.Namespace], int]) -> Handler:
+    """A `regcred kind` handler whose build, Docker and kind failures exit 1 with a message."""
+
+    def handler(args: argparse.Namespace) -> int:
+        from regcred.controlplane.build import BuildError
+        from regcred.kind import DockerError, KindError
+
+        try:
+            return run(args)
+        except (BuildError, DockerError, KindError) as error:
+            print(f"regcred: {error}", file=sys.stderr)
+            return 1
+
+    return handler
+
+
+@kind_command
 def run_kind_build(args: argparse.Namespace) -> int:
     """Build or find the kind binary and node image; print what there is."""
-    from regcred.controlplane.build import BuildError
-    from regcred.kind import DockerError, ensure_node_image
+    from regcred.kind import ensure_node_image
 
-    try:
-        node = ensure_node_image()
-    except (BuildError, DockerError) as error:
-        print(f"regcred: {error}", file=sys.stderr)
-        return 1
+    node = ensure_node_image()
     print(f"kind: {node.kind_binary}")
     print(f"node image: {node.tag}")
     print(f"node image cache: {node.cache_folder}")
@@ -228,10 +250,10 @@ def run_kind_build(args: argparse.Namespace) -> int:
     return 0
 
 
+@kind_command
 def run_kind_up(args: argparse.Namespace) -> int:
     """Create or reuse a kind cluster and print its kubeconfig and network."""
-    from regcred.controlplane.build import BuildError
-    from regcred.kind import DockerError, KindError, create_cluster
+    from regcred.kind import create_cluster
 
     trusted: dict[str, Path] = {}
     for entry in args.trust:
@@ -241,37 +263,38 @@ def run_kind_up(args: argparse.Namespace) -> int:
             return 2
         trusted[registry] = Path(ca_file)
     kubeconfig = args.kubeconfig or Path(f"{args.name}.kubeconfig")
-    try:
-        cluster = create_cluster(args.name, kubeconfig, trusted)
-    except (BuildError, DockerError, KindError) as error:
-        print(f"regcred: {error}", file=sys.stderr)
-        return 1
+    cluster = create_cluster(args.name, kubeconfig, trusted)
     print(f"ready: kubeconfig={cluster.kubeconfig} network={cluster.network} gateway={cluster.gateway}")
     return 0
 
 
-def run_kind_down(args: argparse.Namespace) -> int:
-    """Delete a kind cluster."""
-    from regcred.controlplane.build import BuildError
-    from regcred.kind import DockerError, KindError, delete_cluster
+@kind_command
+def run_kind_image(args: argparse.Namespace) -> int:
+    """Build the operator's image from a checkout and load it into the cluster's node."""
+    from regcred.kind import load_image
+    from regcred.kind.operator_image import build_operator_image
 
-    try:
-        delete_cluster(args.name)
-    except (BuildError, DockerError, KindError) as error:
-        print(f"regcred: {error}", file=sys.stderr)
-        return 1
+    tag = build_operator_image(args.source)
+    load_image(args.name, tag)
+    print(f"loaded: {tag} into kind cluster {args.name}")
     return 0
 
 
+@kind_command
+def run_kind_down(args: argparse.Namespace) -> int:
+    """Delete a kind cluster."""
+    from regcred.kind import delete_cluster
+
+    delete_cluster(args.name)
+    return 0
+
+
+@kind_command
 def run_kind_python_base(args: argparse.Namespace) -> int:
     """Build or find the local Python base image and print its tag."""
-    from regcred.kind import DockerError, ensure_python_base_image
+    from regcred.kind import ensure_python_base_image
 
-    try:
-        print(ensure_python_base_image())
-    except DockerError as error:
-        print(f"regcred: {error}", file=sys.stderr)
-        return 1
+    print(ensure_python_base_image())
     return 0
 
 
