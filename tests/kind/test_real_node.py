@@ -356,6 +356,10 @@ def test_a_rotated_password_reaches_new_pods_and_the_old_one_stops_working(
     tenant.restart(namespace)
     tenant.wait_running(namespace)  # pulled again (Always), with the new password
 
+    for pod in cluster.operator_pods(OPERATOR_NAMESPACE):
+        log = cluster.core.read_namespaced_pod_log(pod.metadata.name, OPERATOR_NAMESPACE)
+        assert old_password not in log and registry.password not in log
+
 
 def test_the_standby_takes_over_when_the_leader_pod_is_deleted(
     cluster: Cluster, kustomize_install: str, registry: ContainerRegistry, tenant: Tenant
