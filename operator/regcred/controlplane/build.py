@@ -31,7 +31,9 @@ __all__ = [
     "cache_root",
     "download_go_mod",
     "ensure_binaries",
+    "exclusive_lock",
     "find_binaries",
+    "go_build",
     "go_environment",
     "kubernetes_ldflags",
     "pinned_folder",
@@ -102,7 +104,7 @@ def ensure_binaries() -> Path:
         return found
     folder = pinned_folder()
     folder.mkdir(parents=True, exist_ok=True)
-    with _exclusive_lock(folder / ".lock"):
+    with exclusive_lock(folder / ".lock"):
         # Another process may have finished the build while this one waited.
         found = find_binaries()
         if found is not None:
@@ -116,7 +118,9 @@ def _missing_binaries(folder: Path) -> list[str]:
 
 
 @contextlib.contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an flock on `path` (created if missing) for the duration of the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -142,21 +146,7 @@ def _build(folder: Path) -> None:
 
         etcd_module = prepare_module(folder, "etcd", _etcd_go_mod())
         _progress(f"building etcd {ETCD_VERSION} ...")
-        run_go(
-            [
-                "build",
-                "-mod=mod",
-                "-trimpath",
-                "-ldflags",
-                "-s -w",
-                "-o",
-                str(bin_folder / "etcd"),
-                ETCD_PACKAGE,
-            ],
-            etcd_module,
-            env,
-            log,
-        )
+        go_build(etcd_module, str(bin_folder / "etcd"), [ETCD_PACKAGE], env, log)
 
         build_kubernetes_commands(KUBERNETES_COMMANDS, folder, bin_folder, env, log)
 
@@ -193,21 +183,8 @@ def build_kubernetes_commands(
     _progress(
         f"building {', '.join(commands)} {KUBERNETES_VERSION} (several minutes when cold) ..."
     )
-    run_go(
-        [
-            "build",
-            "-mod=mod",
-            "-trimpath",
-            "-ldflags",
-            kubernetes_ldflags(),
-            "-o",
-            str(bin_folder) + os.sep,
-            *(f"k8s.io/kubernetes/cmd/{command}" for command in commands),
-        ],
-        kubernetes_module,
-        env,
-        log,
-    )
+    packages = [f"k8s.io/kubernetes/cmd/{command}" for command in commands]
+    go_build(kubernetes_module, str(bin_folder) + os.sep, packages, env, log, kubernetes_ldflags())
 
 
 def kubernetes_wrapper_go_mod(upstream_go_mod: str) -> str:
@@ -276,6 +253,27 @@ def download_go_mod(
     # Run inside the wrapper module so the download is checked against its go.sum.
     output = run_go(["mod", "download", "-json", module_query], module_folder, env, log)
     return Path(json.loads(output)["GoMod"]).read_text()
+
+
+def go_build(
+    module: Path,
+    output: str,
+    packages: list[str],
+    env: Mapping[str, str],
+    log: TextIO,
+    ldflags: str = "-s -w",
+) -> None:
+    """Build `packages` of wrapper `module` into `output` (a file, or a folder ending in /).
+
+    Every download is checked against the module's go.sum (-mod=mod writes no new go.mod
+    lines we rely on); -trimpath keeps this machine's paths out of the binaries.
+    """
+    run_go(
+        ["build", "-mod=mod", "-trimpath", "-ldflags", ldflags, "-o", output, *packages],
+        module,
+        env,
+        log,
+    )
 
 
 def run_go(args: list[str], cwd: Path, env: Mapping[str, str], log: TextIO) -> str:

@@ -7,17 +7,17 @@ works and nothing depends on a Docker SDK. Builds use only ``docker import``,
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, TextIO
+
+from regcred.controlplane.build import exclusive_lock
 
 __all__ = [
     "DOCKER_ENV",
@@ -101,18 +101,6 @@ def image_exists(tag: str) -> bool:
     except DockerError:
         return False
     return True
-
-
-@contextlib.contextmanager
-def exclusive_lock(path: Path) -> Iterator[None]:
-    """Hold an flock on `path` (created if missing) for the duration of the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def ensure_cached_image(

@@ -39,9 +39,9 @@ from regcred.controlplane.build import (
     build_kubernetes_commands,
     cache_root,
     ensure_binaries,
+    go_build,
     go_environment,
     prepare_module,
-    run_go,
 )
 from regcred.kind.debian import DebianImageRecipe, ensure_debian_image, import_rootfs
 from regcred.kind.docker import (
@@ -193,21 +193,7 @@ def ensure_kind() -> Path:
                 folder, "kind", _wrapper_go_mod("kind", KIND_MODULE, KIND_VERSION), __package__
             )
             progress(f"building kind {KIND_VERSION} ...")
-            run_go(
-                [
-                    "build",
-                    "-mod=mod",
-                    "-trimpath",
-                    "-ldflags",
-                    "-s -w",
-                    "-o",
-                    str(binary),
-                    KIND_MODULE,
-                ],
-                module,
-                go_environment(),
-                log,
-            )
+            go_build(module, str(binary), [KIND_MODULE], go_environment(), log)
         _write_stamp(folder, {"kind": KIND_VERSION, "buildSeconds": _since(started)})
     return binary
 
@@ -483,12 +469,7 @@ def _build_coredns(work: Path, output: Path, env: dict[str, str], log: TextIO) -
     )
     progress(f"building CoreDNS {COREDNS_VERSION} (a few minutes when cold) ...")
     partial = output.with_name(output.name + ".partial")
-    run_go(
-        ["build", "-mod=mod", "-trimpath", "-ldflags", "-s -w", "-o", str(partial), "."],
-        module,
-        env,
-        log,
-    )
+    go_build(module, str(partial), ["."], env, log)
     partial.rename(output)
 
 
