@@ -55,17 +55,20 @@ class UsageError(RegcredError):
 
 
 # -- output ---------------------------------------------------------------------------
-# PyYAML leaves strings such as 1e5 or 0o17 unquoted (not numbers in YAML 1.1), but
-# kubectl's YAML reader takes them as numbers: a label value "123e4567" would come back
-# as a float. These patterns are the numbers kubectl sees that PyYAML does not quote.
-_KUBECTL_NUMBER = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|0o[0-7]+")
+# PyYAML leaves some strings unquoted that kubectl's YAML reader (goyaml v2) takes for
+# something else: 1e5 and 0o17 for numbers (a label value "123e4567" came back as a
+# float), y, Y, n and N for booleans. These patterns are what kubectl reads as a
+# number or boolean and PyYAML does not quote; tests check them against kubectl itself.
+_KUBECTL_NOT_A_STRING = re.compile(
+    r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|0o[0-7]+|[yYnN]"
+)
 
 
 class ManifestDumper(yaml.SafeDumper):
     """Safe YAML whose strings read back as strings in kubectl too."""
 
     def represent_str(self, data: str) -> yaml.ScalarNode:
-        if _KUBECTL_NUMBER.fullmatch(data):
+        if _KUBECTL_NOT_A_STRING.fullmatch(data):
             return self.represent_scalar("tag:yaml.org,2002:str", data, style="'")
         return super().represent_str(data)
 
