@@ -252,12 +252,11 @@ def registry_credential(server: str, username: str) -> dict[str, Any]:
 
 
 def _announce(cluster: KindCluster, registry: ContainerRegistry) -> None:
-    kubectl = f"kubectl --kubeconfig {cluster.kubeconfig}"
     print(f"\nready: kubeconfig={cluster.kubeconfig}")
-    print("Try:")
-    print(f"  {kubectl} get registrycredential {CREDENTIAL} -o yaml")
-    print(f"  {kubectl} -n {TENANT_NAMESPACE} get pods,events")
-    print(f"  {kubectl} create namespace late && {kubectl} label namespace late "
+    print(f"Try (export KUBECONFIG={cluster.kubeconfig}):")
+    print(f"  kubectl get registrycredential {CREDENTIAL} -o yaml")
+    print(f"  kubectl -n {TENANT_NAMESPACE} get pods,events")
+    print(f"  kubectl create namespace late && kubectl label namespace late "
           f"{'='.join(TENANT_LABEL)}   # gets {PULL_SECRET} at once")
     print(f"Registry {registry.address} runs in container {registry.name}.")
     print("Press Ctrl-C to stop.", flush=True)
