@@ -21,7 +21,7 @@ SOAK_TRIALS ?= 10
 SOAK_NAMESPACES ?= 500
 SEED ?=
 
-.PHONY: test demo bench soak
+.PHONY: test demo demo-kind bench soak
 
 test: $(INSTALLED)
 	$(BIN)/regcred cluster build
@@ -36,6 +36,12 @@ soak: $(INSTALLED)
 demo: $(INSTALLED)
 	$(BIN)/regcred cluster build
 	$(BIN)/regcred demo
+
+# A kind cluster (regcred-demo) running the operator's image; a tenant Pod pulls a private
+# image once a RegistryCredential selects its namespace. KIND_ARGS: e.g. --keep.
+KIND_ARGS ?=
+demo-kind: $(INSTALLED)
+	$(BIN)/regcred kind demo $(KIND_ARGS)
 
 bench: $(BENCH_INSTALLED)
 	$(if $(BENCH_KUBECONFIG),,$(BIN)/regcred cluster build)

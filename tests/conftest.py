@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from gotools import ensure_go_tool
 from kubernetes import client, config
-from registryserver import RegistryServer, TokenRegistryServer
+from registryserver import RegistryServer, TokenRegistryServer, pinned_binaries
 from testcluster import EXTERNAL_KUBECONFIG_ENV, Cluster, local_cluster
 
 from regcred.controlplane import ensure_binaries
@@ -93,14 +93,14 @@ def make_namespace(cluster: Cluster) -> Iterator[NamespaceFactory]:
 @pytest.fixture(scope="session")
 def registry() -> Iterator[RegistryServer]:
     """A registry on 127.0.0.1 with TLS and htpasswd auth (see `registryserver`)."""
-    with RegistryServer() as server:
+    with RegistryServer(**pinned_binaries()) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def token_registry() -> Iterator[TokenRegistryServer]:
     """The registry with token auth: Bearer tokens from a Python token service (see `registryserver`)."""
-    with TokenRegistryServer() as server:
+    with TokenRegistryServer(**pinned_binaries()) as server:
         yield server
 
 

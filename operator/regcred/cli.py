@@ -175,7 +175,7 @@ def run_cluster_up(args: argparse.Namespace) -> int:
 
 
 def add_kind_commands(commands: SubParsers) -> None:
-    """Register ``regcred kind build|up|image|down|python-base``."""
+    """Register ``regcred kind build|up|image|demo|down|python-base``."""
     kind = commands.add_parser(
         "kind", help="a kind cluster from a node image built here (no registry needed)"
     )
@@ -208,6 +208,26 @@ def add_kind_commands(commands: SubParsers) -> None:
     )
     image.set_defaults(handler=run_kind_image)
 
+    demo = kind_commands.add_parser(
+        "demo",
+        help="a tenant Pod pulls a private image on kind once a RegistryCredential selects it",
+    )
+    demo.add_argument("--name", default="regcred-demo", help="the kind cluster's name "
+                      "(default regcred-demo; the registry container is NAME-registry)")
+    demo.add_argument(
+        "--source", type=Path, default=Path("."), metavar="DIR",
+        help="the checkout holding the Dockerfile and deploy/kind (default: the current folder)",
+    )
+    demo.add_argument(
+        "--kubeconfig", type=Path, metavar="PATH",
+        help="write the admin kubeconfig here (default: beside the cluster's cached files)",
+    )
+    demo.add_argument(
+        "--keep", action="store_true",
+        help="leave the cluster and registry running after Ctrl-C (default: delete them)",
+    )
+    demo.set_defaults(handler=run_kind_demo_command)
+
     down = kind_commands.add_parser("down", help="delete a kind cluster")
     down.add_argument("--name", required=True, help="the kind cluster's name")
     down.set_defaults(handler=run_kind_down)
@@ -222,12 +242,12 @@ def kind_command(run: Callable[[argparse.Namespace], int]) -> Handler:
     """A `regcred kind` handler whose build, Docker and kind failures exit 1 with a message."""
 
     def handler(args: argparse.Namespace) -> int:
-        from regcred.controlplane.build import BuildError
-        from regcred.kind import DockerError, KindError
+        from regcred.controlplane import BuildError, KubectlError
+        from regcred.kind import DockerError, KindError, RegistryError
 
         try:
             return run(args)
-        except (BuildError, DockerError, KindError) as error:
+        except (BuildError, DockerError, KindError, KubectlError, RegistryError) as error:
             print(f"regcred: {error}", file=sys.stderr)
             return 1
 
@@ -277,6 +297,26 @@ def run_kind_image(args: argparse.Namespace) -> int:
     tag = build_operator_image(args.source)
     load_image(args.name, tag)
     print(f"loaded: {tag} into kind cluster {args.name}")
+    return 0
+
+
+@kind_command
+def run_kind_demo_command(args: argparse.Namespace) -> int:
+    """Run the kind demo until Ctrl-C; it cleans up unless --keep."""
+    from regcred.kind.demo import DemoSettings, run_kind_demo
+
+    # Started in the background by a shell, we would ignore SIGINT; Ctrl-C must still end it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    settings = DemoSettings(
+        name=args.name,
+        source=args.source.resolve(),
+        kubeconfig=args.kubeconfig.resolve() if args.kubeconfig else None,
+        keep=args.keep,
+    )
+    try:
+        run_kind_demo(settings)
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C is how the demo is meant to end
     return 0
 
 

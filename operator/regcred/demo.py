@@ -8,11 +8,11 @@ so you can poke at it with kubectl.
 from __future__ import annotations
 
 import logging
-import subprocess
 import time
 from pathlib import Path
 
 from regcred.config import OperatorConfig
+from regcred.controlplane.kubectl import Kubectl, wait_for
 from regcred.controlplane.runner import LocalControlPlane
 from regcred.handlers.runner import OperatorThread
 
@@ -24,28 +24,17 @@ READY_TIMEOUT_SECONDS = 60.0
 
 
 def _kubectl(control_plane: LocalControlPlane, *args: str) -> str:
-    result = subprocess.run(
-        [str(control_plane.kubectl), "--kubeconfig", str(control_plane.kubeconfig), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-    return result.stdout
+    return Kubectl(control_plane.kubectl, control_plane.kubeconfig)(*args)
 
 
 def _wait_until_ready(control_plane: LocalControlPlane, name: str) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        ready = _kubectl(
+    def ready() -> bool:
+        return _kubectl(
             control_plane, "get", "registrycredential", name,
             "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
-        )
-        if ready == "True":
-            return
-        time.sleep(0.5)
-    raise RuntimeError(f"RegistryCredential {name} did not become Ready in {READY_TIMEOUT_SECONDS:.0f}s")
+        ) == "True"
+
+    wait_for(ready, READY_TIMEOUT_SECONDS, f"RegistryCredential {name} to become Ready", 0.5)
 
 
 def run_demo(crd: Path, examples: Path, kubeconfig: Path | None = None) -> None:

@@ -54,7 +54,7 @@ def test_anonymous_api_root_asks_for_basic_auth(registry: RegistryServer) -> Non
     reply = registry.get("/v2/")
 
     assert reply.status == 401
-    assert reply.headers["WWW-Authenticate"] == 'Basic realm="regcred-test-registry"'
+    assert reply.headers["WWW-Authenticate"] == f'Basic realm="{registry.realm}"'
 
 
 def test_valid_basic_credentials_open_the_api_root(registry: RegistryServer) -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from kind_helpers import TRUSTED_CA_TEXT, TRUSTED_REGISTRY, Kubectl
 
-from regcred.controlplane import ensure_binaries
 from regcred.kind import KindCluster, create_cluster, delete_cluster
 
 CLUSTER_NAME = "regcred-test"
@@ -42,7 +41,7 @@ def kind_cluster(docker_engine, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture(scope="session")
 def kubectl(kind_cluster: KindCluster) -> Kubectl:
-    return Kubectl(ensure_binaries() / "kubectl", kind_cluster.kubeconfig)
+    return Kubectl.pinned(kind_cluster.kubeconfig)
 
 
 @pytest.fixture

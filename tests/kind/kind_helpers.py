@@ -2,41 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from regcred.controlplane import Kubectl
+
+__all__ = ["TRUSTED_CA_TEXT", "TRUSTED_REGISTRY", "Kubectl", "pod_manifest", "wait_for_pod_phase"]
 
 # The session cluster's node trusts this (dummy) CA for this registry.
 TRUSTED_REGISTRY = "registry.regcred-test.invalid:5000"
 TRUSTED_CA_TEXT = "-----BEGIN CERTIFICATE-----\nregcred kind tier\n-----END CERTIFICATE-----\n"
-
-
-@dataclass(frozen=True)
-class Kubectl:
-    """kubectl bound to one cluster's kubeconfig."""
-
-    binary: Path
-    kubeconfig: Path
-
-    def __call__(self, *args: str, stdin: str | None = None, timeout: float = 300) -> str:
-        result = subprocess.run(
-            [str(self.binary), "--kubeconfig", str(self.kubeconfig), *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-        return result.stdout
-
-    def json(self, *args: str) -> dict[str, Any]:
-        loaded: dict[str, Any] = json.loads(self(*args, "--output", "json"))
-        return loaded
 
 
 def pod_manifest(name: str, image: str, command: list[str] | None) -> dict[str, Any]:

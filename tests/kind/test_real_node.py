@@ -19,11 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kindregistry import ContainerRegistry
 from kubernetes import client, config
+from registryserver import pinned_binaries
 
+from regcred.controlplane import BuildError, KubectlError, wait_for
 from regcred.kind import KindCluster, load_image
 from regcred.kind.cluster import trust_registry
+from regcred.kind.registry import ContainerRegistry
+from regcred.kind.tenant import build_tenant_program
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR_NAMESPACE = "regcred-system"
@@ -38,14 +41,10 @@ PULL_SECONDS = 180
 
 
 def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
+    try:
+        return wait_for(condition, timeout, what, interval)
+    except KubectlError as error:
+        pytest.fail(str(error))
 
 
 class Cluster:
@@ -127,16 +126,16 @@ def image_on_node(kind_cluster: KindCluster, operator_image: str) -> str:
 @pytest.fixture(scope="module")
 def tenant_program(tmp_path_factory) -> Path:
     """A static executable: the tenants' private image needs no base image to run."""
-    program = tmp_path_factory.mktemp("tenant") / "tenant-app"
-    source = Path(__file__).with_name("tenant_app.c")
-    subprocess.run(["gcc", "-static", "-Os", "-o", str(program), str(source)], check=True, timeout=120)
-    return program
+    try:
+        return build_tenant_program(tmp_path_factory.mktemp("tenant") / "tenant-app")
+    except BuildError as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture(scope="module")
 def registry(kind_cluster: KindCluster) -> Iterator[ContainerRegistry]:
     """The private registry on the cluster's network; the node trusts its CA for its name."""
-    server = ContainerRegistry(REGISTRY_NAME, kind_cluster.network)
+    server = ContainerRegistry(REGISTRY_NAME, kind_cluster.network, **pinned_binaries())
     server.start()
     trust_registry(kind_cluster.name, server.address, server.ca_file)
     yield server

@@ -6,6 +6,7 @@ from regcred.controlplane.build import (
     BuildError,
     ensure_binaries,
 )
+from regcred.controlplane.kubectl import Kubectl, KubectlError, wait_for
 from regcred.controlplane.runner import ControlPlaneError, LocalControlPlane
 
 __all__ = [
@@ -13,6 +14,9 @@ __all__ = [
     "KUBERNETES_VERSION",
     "BuildError",
     "ControlPlaneError",
+    "Kubectl",
+    "KubectlError",
     "LocalControlPlane",
     "ensure_binaries",
+    "wait_for",
 ]

@@ -1,7 +1,9 @@
 """A kind cluster on hosts without a registry: pinned kind, a locally made node image.
 
 Dev tooling beside `regcred.controlplane`: it shells out to docker, kind and kubectl
-and imports neither kopf nor the Kubernetes client.
+and imports neither kopf nor the Kubernetes client. Also here: a private registry
+(`RegistryServer`, `ContainerRegistry`) for the kind demo and the tests, and the
+pinned Go tools it runs (`GoTool`).
 """
 
 from regcred.kind.cluster import (
@@ -20,6 +22,7 @@ from regcred.kind.debian import (
     ensure_python_base_image,
 )
 from regcred.kind.docker import DockerError, engine_reachable
+from regcred.kind.gotools import GoTool
 from regcred.kind.node import (
     KIND_VERSION,
     NodeImage,
@@ -27,16 +30,23 @@ from regcred.kind.node import (
     ensure_node_image,
 )
 from regcred.kind.quirks import HostQuirks
+from regcred.kind.registry import ContainerRegistry, RegistryError, RegistryServer
+from regcred.kind.tenant import build_tenant_program
 
 __all__ = [
     "KIND_VERSION",
     "PYTHON_BASE_RECIPE",
+    "ContainerRegistry",
     "DebianImageRecipe",
     "DockerError",
+    "GoTool",
     "HostQuirks",
     "KindCluster",
     "KindError",
     "NodeImage",
+    "RegistryError",
+    "RegistryServer",
+    "build_tenant_program",
     "cluster_exists",
     "create_cluster",
     "delete_cluster",
