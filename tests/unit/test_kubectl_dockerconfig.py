@@ -14,16 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from regcred.controlplane.build import find_binaries
 from regcred.planning.dockerconfig import kubectl_auth_entry, render_docker_config
-
-
-@pytest.fixture(scope="module")
-def kubectl() -> Path:
-    folder = find_binaries()
-    if folder is None:
-        pytest.skip("kubectl is not built yet: run `regcred cluster build` (make test does)")
-    return folder / "kubectl"
 
 
 def kubectl_docker_config(

@@ -16,7 +16,6 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from regcred.controlplane.build import find_binaries
 from regcred.plugin import ManifestDumper
 
 # Strings that YAML readers tend to resolve to something else, in some reader or other.
@@ -51,14 +50,6 @@ def test_strings_kubectl_would_read_as_numbers_are_quoted(value, quoted):
     text = yaml.dump({"tenant": value}, Dumper=ManifestDumper)
     assert text.strip() == (f"tenant: '{value}'" if quoted else f"tenant: {value}")
     assert yaml.safe_load(text) == {"tenant": value}
-
-
-@pytest.fixture(scope="module")
-def kubectl() -> Path:
-    folder = find_binaries()
-    if folder is None:
-        pytest.skip("kubectl is not built yet: run `regcred cluster build` (make test does)")
-    return folder / "kubectl"
 
 
 def kubectl_reads(kubectl: Path, values: list[str]) -> list[object]:

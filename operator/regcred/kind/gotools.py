@@ -17,10 +17,11 @@ from pathlib import Path
 from regcred.controlplane.build import (
     BuildError,
     cache_root,
+    exclusive_lock,
+    go_build,
     go_environment,
-    run_go,
 )
-from regcred.kind.docker import exclusive_lock, progress
+from regcred.kind.docker import progress
 
 __all__ = ["GoTool"]
 
@@ -74,11 +75,5 @@ class GoTool:
         partial = self.folder / f"{self.name}.partial"
         progress(f"building {self.name} {self.version} ...")
         with (self.folder / "build.log").open("w") as log:
-            run_go(
-                ["build", "-mod=mod", "-trimpath", "-ldflags", self.ldflags,
-                 "-o", str(partial), self.package],
-                wrapper,
-                go_environment(),
-                log,
-            )
+            go_build(wrapper, str(partial), [self.package], go_environment(), log, self.ldflags)
         partial.rename(binary)
