@@ -698,8 +698,12 @@ class Controller:
             return
         state = self._verifications.get(credential)
         same_content = state is not None and state.content_hash == content.content_hash
-        if same_content and time.monotonic() < state.due:  # type: ignore[union-attr]
-            return  # an earlier trigger; the scheduled check will come
+        now = time.monotonic()
+        if same_content and now < state.due:  # type: ignore[union-attr]
+            # An earlier trigger, perhaps an older content's check that absorbed this one's
+            # later check (the queue keeps a key's earliest delayed add only): schedule it again.
+            self.verify_queue.add(("verify", credential), delay=state.due - now)  # type: ignore[union-attr]
+            return
         checks = tuple(
             check_login(login, utc_now(), self.config.registry_ca_file) for login in logins(content.docker_config)
         )
