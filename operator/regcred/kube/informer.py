@@ -66,6 +66,9 @@ class Informer(Generic[K, V]):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._abort_watch: Callable[[], None] | None = None
+        # Where the next watch starts: advanced by every event and bookmark, so a stream
+        # that drops resumes where it stopped; None when the next step is a list.
+        self._version: str | None = None
         self.synced = threading.Event()
         # Monotonic time of the last sign of life from the server (event, bookmark, list).
         self.last_heard = time.monotonic()
@@ -198,10 +201,10 @@ class Informer(Generic[K, V]):
         self.last_heard = time.monotonic()
         return version
 
-    def _watch(self, version: str) -> str:
+    def _watch(self) -> None:
         query = {
             "labelSelector": self._label_selector,
-            "resourceVersion": version,
+            "resourceVersion": self._version,
             "allowWatchBookmarks": "true",
             "timeoutSeconds": max(1, round(self.watch_seconds)),
         }
@@ -213,7 +216,7 @@ class Informer(Generic[K, V]):
                 break
             self.last_heard = time.monotonic()
             obj = event["object"]
-            version = obj.get("metadata", {}).get("resourceVersion", version)
+            self._version = obj.get("metadata", {}).get("resourceVersion", self._version)
             kind = event["type"]
             if kind == "BOOKMARK":
                 continue
@@ -222,23 +225,21 @@ class Informer(Generic[K, V]):
             else:
                 self._apply(self._key(obj), self._project(obj))
         self.last_heard = time.monotonic()  # the server ended the watch on time: alive
-        return version
 
     def _run(self) -> None:
-        version: str | None = None
         backoff = 0.5
         while not self._stop.is_set():
             try:
-                if version is None:
-                    version = self._list()
+                if self._version is None:
+                    self._version = self._list()
                     if self.synced.is_set():
                         self.relists += 1
                     self.synced.set()
-                version = self._watch(version)
+                self._watch()
                 backoff = 0.5
             except GoneError:
                 log.info("informer %s: resourceVersion expired, listing again", self.name)
-                version = None
+                self._version = None
             except KubeError as error:
                 if self._stop.is_set():
                     break
@@ -247,7 +248,7 @@ class Informer(Generic[K, V]):
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
             except Exception:
                 log.exception("informer %s: unexpected failure; listing again", self.name)
-                version = None
+                self._version = None
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 

@@ -1,0 +1,163 @@
+"""Informer against a scripted API: list, watch, bookmarks, 410 Gone and dropped streams."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from regcred.errors import GoneError, UnavailableError
+from regcred.kube.informer import Informer, by_name
+
+PATH = "/api/v1/namespaces"
+SETTLE_SECONDS = 5.0
+
+
+def obj(name: str, version: str, team: str = "a") -> dict[str, Any]:
+    return {"metadata": {"name": name, "resourceVersion": version, "labels": {"team": team}}}
+
+
+def event(kind: str, item: dict[str, Any]) -> dict[str, Any]:
+    return {"type": kind, "object": item}
+
+
+def bookmark(version: str) -> dict[str, Any]:
+    return {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": version}}}
+
+
+def page(items: list[dict[str, Any]], version: str, next_page: str | None = None) -> dict[str, Any]:
+    return {"items": items, "metadata": {"resourceVersion": version, "continue": next_page}}
+
+
+class ScriptedApi:
+    """Stands in for KubeClient: answers lists and watches from a script, records each query.
+
+    `lists` holds one list of pages per list call. Each entry of `watches` is one
+    stream: events, then optionally an exception that ends it (a dropped connection,
+    a 410); a stream without one ends as the server ends a watch on time. Once the
+    script is spent, a watch stays open until the informer aborts it.
+    """
+
+    def __init__(self, lists: list[list[dict[str, Any]]], watches: list[list[Any]]) -> None:
+        self._lists = list(lists)
+        self._watches = list(watches)
+        self.calls: list[tuple[str, Mapping[str, Any]]] = []
+        self.script_spent = threading.Event()
+
+    def request(self, method: str, path: str, *, query: Mapping[str, Any]) -> dict[str, Any]:
+        assert (method, path) == ("GET", PATH)
+        self.calls.append(("list", query))
+        pages = self._lists[0]
+        index = 0 if query["continue"] is None else int(query["continue"])
+        if index == len(pages) - 1:
+            self._lists.pop(0)
+        return pages[index]
+
+    def watch(
+        self,
+        path: str,
+        query: Mapping[str, Any],
+        read_timeout: float,
+        on_open: Callable[[Callable[[], None]], None],
+    ) -> Iterator[dict[str, Any]]:
+        assert path == PATH
+        self.calls.append(("watch", query))
+        aborted = threading.Event()
+        on_open(aborted.set)
+        if not self._watches:
+            self.script_spent.set()
+            aborted.wait()
+            return
+        for step in self._watches.pop(0):
+            if isinstance(step, Exception):
+                raise step
+            yield step
+
+    def versions(self) -> list[tuple[str, str | None]]:
+        """Each call in order, with the resourceVersion a watch started from."""
+        return [(kind, query.get("resourceVersion")) for kind, query in self.calls]
+
+
+def run(api: ScriptedApi) -> tuple[Informer[str, str], list[tuple[str, str | None, str | None]]]:
+    """An informer of name -> team label, run until the script is spent; and its changes."""
+    changes: list[tuple[str, str | None, str | None]] = []
+    informer: Informer[str, str] = Informer(
+        api,  # type: ignore[arg-type]  # the two calls an informer makes
+        PATH,
+        key=by_name,
+        project=lambda item: item["metadata"]["labels"]["team"],
+        on_change=lambda key, old, new: changes.append((key, old, new)),
+        watch_seconds=60,
+    )
+    informer.start()
+    try:
+        assert api.script_spent.wait(SETTLE_SECONDS), f"the informer stopped short: {api.calls}"
+    finally:
+        informer.stop()
+        informer.join(SETTLE_SECONDS)
+    assert not informer.alive()
+    return informer, changes
+
+
+def test_list_fills_the_cache_across_pages_then_watch_events_are_applied():
+    api = ScriptedApi(
+        lists=[[page([obj("x", "1")], "", next_page="1"), page([obj("y", "2")], "3")]],
+        watches=[[
+            event("ADDED", obj("z", "4")),
+            event("MODIFIED", obj("x", "5", team="b")),
+            event("MODIFIED", obj("y", "6")),  # no change in the projection: no callback
+            event("DELETED", obj("y", "7")),
+        ]],
+    )
+    informer, changes = run(api)
+    assert informer.synced.is_set()
+    assert informer.snapshot() == {"x": "b", "z": "a"}
+    assert changes == [
+        ("x", None, "a"), ("y", None, "a"),
+        ("z", None, "a"), ("x", "a", "b"), ("y", "a", None),
+    ]
+    assert api.versions() == [("list", None), ("list", None), ("watch", "3"), ("watch", "7")]
+
+
+def test_a_bookmark_advances_the_resource_version_without_a_change():
+    api = ScriptedApi(lists=[[page([obj("x", "1")], "1")]], watches=[[bookmark("40")], [bookmark("41")]])
+    informer, changes = run(api)
+    assert changes == [("x", None, "a")]
+    assert api.versions() == [("list", None), ("watch", "1"), ("watch", "40"), ("watch", "41")]
+    assert informer.relists == 0
+
+
+def test_410_gone_relists_and_reports_what_changed_meanwhile_including_deletions():
+    api = ScriptedApi(
+        lists=[
+            [page([obj("x", "1"), obj("y", "2"), obj("z", "3")], "3")],
+            [page([obj("x", "1"), obj("z", "8", team="b"), obj("w", "9")], "9")],
+        ],
+        watches=[[GoneError("too old resource version", 410)]],
+    )
+    informer, changes = run(api)
+    assert informer.snapshot() == {"x": "a", "z": "b", "w": "a"}
+    assert changes[3:] == [("y", "a", None), ("z", "a", "b"), ("w", None, "a")]
+    assert informer.relists == 1
+    assert api.versions() == [("list", None), ("watch", "3"), ("list", None), ("watch", "9")]
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        pytest.param([], id="the server ends the watch"),
+        pytest.param([UnavailableError("connection reset")], id="the stream drops"),
+    ],
+)
+def test_a_watch_that_ends_resumes_from_the_last_version_seen_without_a_relist(ending):
+    api = ScriptedApi(
+        lists=[[page([obj("x", "1")], "1")]],
+        watches=[[event("ADDED", obj("y", "5")), bookmark("6"), *ending], [event("DELETED", obj("x", "7"))]],
+    )
+    informer, changes = run(api)
+    assert informer.snapshot() == {"y": "a"}
+    assert changes == [("x", None, "a"), ("y", None, "a"), ("x", "a", None)]
+    assert api.versions() == [("list", None), ("watch", "1"), ("watch", "6"), ("watch", "7")]
+    assert informer.relists == 0
