@@ -47,8 +47,10 @@ class LeaderElector:
         timing: LeaseTiming = LeaseTiming(),
         on_started_leading: Callable[[], None] | None = None,
         on_stopped_leading: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
+        self._clock = clock
         self._path = object_path("coordination.k8s.io/v1", "leases", namespace, name)
         self._collection = object_path("coordination.k8s.io/v1", "leases", namespace)
         self.name = name
@@ -101,9 +103,9 @@ class LeaderElector:
             return self._write(lease, self._spec(spec.get("acquireTime", ""), spec.get("leaseTransitions", 0)))
         observed = (holder, spec.get("renewTime"))
         if observed != self._observed:
-            self._observed, self._observed_at = observed, time.monotonic()
+            self._observed, self._observed_at = observed, self._clock()
         duration = float(spec.get("leaseDurationSeconds") or self.timing.lease_duration)
-        if holder and time.monotonic() - self._observed_at < duration:
+        if holder and self._clock() - self._observed_at < duration:
             return False  # held and renewed recently enough
         return self._write(lease, self._spec("", int(spec.get("leaseTransitions") or 0) + 1))
 
@@ -145,7 +147,7 @@ class LeaderElector:
             except KubeError as error:
                 log.warning("leader election: %s", error)
                 held = False
-            now = time.monotonic()
+            now = self._clock()
             if held:
                 self._last_renewal = now
                 if not self.leading.is_set():

@@ -1,0 +1,189 @@
+"""LeaderElector against an in-memory Lease API, with a clock that moves only on request."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+import pytest
+
+from regcred.errors import ConflictError, NotFoundError, UnavailableError
+from regcred.kube.lease import LeaderElector, LeaseTiming
+
+NAMESPACE = "regcred-system"
+LEASE = "regcred-leader"
+TIMING = LeaseTiming(lease_duration=15.0, renew_deadline=10.0, retry_period=0.01)
+SETTLE_SECONDS = 5.0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class LeaseApi:
+    """Stands in for KubeClient on Leases: GET, POST and PUT with the API server's
+    resourceVersion preconditions. While `down`, every request fails."""
+
+    def __init__(self) -> None:
+        self.leases: dict[str, dict[str, Any]] = {}
+        self.down = False
+        self.requests = 0
+        self._version = 0
+        self._changed = threading.Condition()
+
+    def request(self, method: str, path: str, *, body: Any = None) -> dict[str, Any]:
+        with self._changed:
+            self.requests += 1
+            self._changed.notify_all()
+            if self.down:
+                raise UnavailableError("the API server is down")
+            if method == "POST":
+                path = f"{path}/{body['metadata']['name']}"
+                if path in self.leases:
+                    raise ConflictError("the Lease exists")
+                return self._store(path, body)
+            if path not in self.leases:
+                raise NotFoundError("no such Lease")
+            if method == "GET":
+                return copy.deepcopy(self.leases[path])
+            assert method == "PUT"
+            if body["metadata"]["resourceVersion"] != self.leases[path]["metadata"]["resourceVersion"]:
+                raise ConflictError("the Lease changed since it was read")
+            return self._store(path, body)
+
+    def _store(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._version += 1
+        lease = copy.deepcopy(body)
+        lease["metadata"]["resourceVersion"] = str(self._version)
+        self.leases[path] = lease
+        return copy.deepcopy(lease)
+
+    def spec(self) -> dict[str, Any]:
+        (lease,) = self.leases.values()
+        return lease["spec"]
+
+    def take(self, holder: str) -> None:
+        """Another candidate writes the Lease as its own."""
+        with self._changed:
+            (path,) = self.leases
+            spec = {**self.spec(), "holderIdentity": holder, "renewTime": "2030-01-01T00:00:00.000000Z"}
+            self._store(path, {**self.leases[path], "spec": spec})
+
+    def wait_for_requests(self, count: int) -> None:
+        """Block until `count` more requests have come: the elector's loop went round."""
+        with self._changed:
+            target = self.requests + count
+            assert self._changed.wait_for(lambda: self.requests >= target, SETTLE_SECONDS)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def api() -> LeaseApi:
+    return LeaseApi()
+
+
+@pytest.fixture
+def make_elector(api, clock):
+    electors: list[LeaderElector] = []
+
+    def make(identity: str, **callbacks: Any) -> LeaderElector:
+        elector = LeaderElector(
+            api, NAMESPACE, LEASE, identity, TIMING, clock=clock, **callbacks  # type: ignore[arg-type]
+        )
+        electors.append(elector)
+        return elector
+
+    yield make
+    for elector in electors:
+        if elector.alive():
+            elector.stop(release=False)
+
+
+def test_a_free_lease_is_created_then_renewed_in_place(api, make_elector):
+    leader = make_elector("a")
+    assert leader.try_acquire_or_renew()
+    created = dict(api.spec())
+    assert created["holderIdentity"] == "a"
+    assert created["leaseDurationSeconds"] == 15
+    assert created["leaseTransitions"] == 0
+    assert leader.try_acquire_or_renew()
+    renewed = api.spec()
+    assert renewed["holderIdentity"] == "a"
+    assert renewed["acquireTime"] == created["acquireTime"]
+    assert renewed["leaseTransitions"] == 0
+    assert next(iter(api.leases.values()))["metadata"]["resourceVersion"] == "2"
+
+
+def test_a_standby_takes_over_only_after_a_lease_duration_without_renewals(api, clock, make_elector):
+    leader, standby = make_elector("a"), make_elector("b")
+    assert leader.try_acquire_or_renew()
+    steps = [
+        # (seconds to advance, whether the leader renews first, the standby wins)
+        (0, False, False),
+        (14, False, False),
+        (1, True, False),  # the renewal restarts the standby's count
+        (14, False, False),
+        (1, False, True),
+    ]
+    for seconds, renews, wins in steps:
+        clock.advance(seconds)
+        if renews:
+            assert leader.try_acquire_or_renew()
+        assert standby.try_acquire_or_renew() is wins
+    assert api.spec()["holderIdentity"] == "b"
+    assert api.spec()["leaseTransitions"] == 1
+    assert not leader.try_acquire_or_renew()
+
+
+def test_a_released_lease_is_taken_at_once(api, make_elector):
+    leader, standby = make_elector("a"), make_elector("b")
+    leader.start()
+    assert leader.leading.wait(SETTLE_SECONDS)
+    leader.stop()
+    assert not leader.leading.is_set()
+    assert api.spec()["holderIdentity"] is None
+    assert standby.try_acquire_or_renew()
+
+
+def test_stop_without_release_keeps_the_lease(api, make_elector):
+    leader = make_elector("a")
+    leader.start()
+    assert leader.leading.wait(SETTLE_SECONDS)
+    leader.stop(release=False)
+    assert api.spec()["holderIdentity"] == "a"
+
+
+@pytest.mark.parametrize(
+    "lose",
+    [
+        pytest.param(lambda api: setattr(api, "down", True), id="the API server is down"),
+        pytest.param(lambda api: api.take("b"), id="another candidate took the Lease"),
+    ],
+)
+def test_a_leader_that_cannot_renew_for_the_renew_deadline_stops_leading(api, clock, make_elector, lose):
+    started, stopped = threading.Event(), threading.Event()
+    leader = make_elector("a", on_started_leading=started.set, on_stopped_leading=stopped.set)
+    leader.start()
+    assert started.wait(SETTLE_SECONDS)
+    lose(api)
+    api.wait_for_requests(3)  # the loop saw the loss at least once
+    clock.advance(TIMING.renew_deadline - 0.5)
+    api.wait_for_requests(3)
+    assert leader.leading.is_set() and not stopped.is_set()
+    clock.advance(1.0)
+    assert stopped.wait(SETTLE_SECONDS)
+    assert not leader.leading.is_set()
+    leader.stop(release=False)  # joins the campaign, which ended by itself
+    assert not leader.alive()
