@@ -83,8 +83,9 @@ class ScriptedApi:
 def run(api: ScriptedApi) -> tuple[Informer[str, str], list[tuple[str, str | None, str | None]]]:
     """An informer of name -> team label, run until the script is spent; and its changes."""
     changes: list[tuple[str, str | None, str | None]] = []
+    client: Any = api  # the two calls an informer makes
     informer: Informer[str, str] = Informer(
-        api,  # type: ignore[arg-type]  # the two calls an informer makes
+        client,
         PATH,
         key=by_name,
         project=lambda item: item["metadata"]["labels"]["team"],
@@ -122,7 +123,10 @@ def test_list_fills_the_cache_across_pages_then_watch_events_are_applied():
 
 
 def test_a_bookmark_advances_the_resource_version_without_a_change():
-    api = ScriptedApi(lists=[[page([obj("x", "1")], "1")]], watches=[[bookmark("40")], [bookmark("41")]])
+    api = ScriptedApi(
+        lists=[[page([obj("x", "1")], "1")]],
+        watches=[[bookmark("40")], [bookmark("41")]],
+    )
     informer, changes = run(api)
     assert changes == [("x", None, "a")]
     assert api.versions() == [("list", None), ("watch", "1"), ("watch", "40"), ("watch", "41")]
@@ -154,7 +158,10 @@ def test_410_gone_relists_and_reports_what_changed_meanwhile_including_deletions
 def test_a_watch_that_ends_resumes_from_the_last_version_seen_without_a_relist(ending):
     api = ScriptedApi(
         lists=[[page([obj("x", "1")], "1")]],
-        watches=[[event("ADDED", obj("y", "5")), bookmark("6"), *ending], [event("DELETED", obj("x", "7"))]],
+        watches=[
+            [event("ADDED", obj("y", "5")), bookmark("6"), *ending],
+            [event("DELETED", obj("x", "7"))],
+        ],
     )
     informer, changes = run(api)
     assert informer.snapshot() == {"y": "a"}

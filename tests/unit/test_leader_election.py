@@ -55,7 +55,8 @@ class LeaseApi:
             if method == "GET":
                 return copy.deepcopy(self.leases[path])
             assert method == "PUT"
-            if body["metadata"]["resourceVersion"] != self.leases[path]["metadata"]["resourceVersion"]:
+            stored = self.leases[path]["metadata"]["resourceVersion"]
+            if body["metadata"]["resourceVersion"] != stored:
                 raise ConflictError("the Lease changed since it was read")
             return self._store(path, body)
 
@@ -74,7 +75,7 @@ class LeaseApi:
         """Another candidate writes the Lease as its own."""
         with self._changed:
             (path,) = self.leases
-            spec = {**self.spec(), "holderIdentity": holder, "renewTime": "2030-01-01T00:00:00.000000Z"}
+            spec = {**self.spec(), "holderIdentity": holder, "renewTime": "2030-01-01T00:00:00Z"}
             self._store(path, {**self.leases[path], "spec": spec})
 
     def wait_for_requests(self, count: int) -> None:
@@ -99,8 +100,9 @@ def make_elector(api, clock):
     electors: list[LeaderElector] = []
 
     def make(identity: str, **callbacks: Any) -> LeaderElector:
+        client: Any = api  # the one call an elector makes
         elector = LeaderElector(
-            api, NAMESPACE, LEASE, identity, TIMING, clock=clock, **callbacks  # type: ignore[arg-type]
+            client, NAMESPACE, LEASE, identity, TIMING, clock=clock, **callbacks
         )
         electors.append(elector)
         return elector
@@ -126,7 +128,9 @@ def test_a_free_lease_is_created_then_renewed_in_place(api, make_elector):
     assert next(iter(api.leases.values()))["metadata"]["resourceVersion"] == "2"
 
 
-def test_a_standby_takes_over_only_after_a_lease_duration_without_renewals(api, clock, make_elector):
+def test_a_standby_takes_over_only_after_a_lease_duration_without_renewals(
+    api, clock, make_elector
+):
     leader, standby = make_elector("a"), make_elector("b")
     assert leader.try_acquire_or_renew()
     steps = [
@@ -172,7 +176,9 @@ def test_stop_without_release_keeps_the_lease(api, make_elector):
         pytest.param(lambda api: api.take("b"), id="another candidate took the Lease"),
     ],
 )
-def test_a_leader_that_cannot_renew_for_the_renew_deadline_stops_leading(api, clock, make_elector, lose):
+def test_a_leader_that_cannot_renew_for_the_renew_deadline_stops_leading(
+    api, clock, make_elector, lose
+):
     started, stopped = threading.Event(), threading.Event()
     leader = make_elector("a", on_started_leading=started.set, on_stopped_leading=stopped.set)
     leader.start()

@@ -47,7 +47,10 @@ def drain(queue: WorkQueue) -> list[object]:
         (["a"], ["a"]),
         (["a", "a", "a"], ["a"]),
         (["a", "b", "a", "c", "b"], ["a", "b", "c"]),
-        ([("ns", "cred", "x"), ("ns", "cred", "x"), ("full", "cred")], [("ns", "cred", "x"), ("full", "cred")]),
+        (
+            [("ns", "cred", "x"), ("ns", "cred", "x"), ("full", "cred")],
+            [("ns", "cred", "x"), ("full", "cred")],
+        ),
     ],
 )
 def test_immediate_adds_of_a_queued_key_are_coalesced_in_first_come_order(queue, adds, expected):
