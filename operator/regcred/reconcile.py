@@ -58,8 +58,8 @@ from regcred.planning.plan import (
     OutcomeKind,
     SecretCreate,
     SecretDelete,
-    SecretReplace,
     SecretState,
+    SecretUpdate,
     ServiceAccountEdit,
     plan_namespace,
 )
@@ -139,7 +139,7 @@ class Preview:
 
 _WRITE_LABELS = {
     SecretCreate: ("secrets", "create"),
-    SecretReplace: ("secrets", "update"),
+    SecretUpdate: ("secrets", "update"),
     SecretDelete: ("secrets", "delete"),
     ServiceAccountEdit: ("serviceaccounts", "patch"),
 }
@@ -506,7 +506,7 @@ class Controller:
             match write:
                 case SecretDelete():
                     self.replicas.forget((write.namespace, write.name))
-                case SecretCreate() | SecretReplace():
+                case SecretCreate() | SecretUpdate():
                     assert result is not None
                     self.replicas.observe(result)
                     self._foreign.pop((write.namespace, write.name), None)

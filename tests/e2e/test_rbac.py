@@ -21,7 +21,7 @@ DENIED: list[Access] = [
     ("list", "nodes", "", None),
     ("get", "configmaps", "", "operator"),
     ("list", "configmaps", "", None),
-    ("patch", "secrets", "", None),
+    ("update", "secrets", "", None),
     ("create", "serviceaccounts/token", "", "operator"),
     ("create", "serviceaccounts", "", "operator"),
     ("create", "registrycredentials", "regcred.dev", None),

@@ -26,8 +26,8 @@ from regcred.planning.plan import (
     NamespaceView,
     SecretCreate,
     SecretDelete,
-    SecretReplace,
     SecretState,
+    SecretUpdate,
     ServiceAccountEdit,
     ServiceAccountState,
     Write,
@@ -68,7 +68,7 @@ class Namespace:
     def apply(self, write: Write) -> None:
         version = str(next(self.versions))
         match write:
-            case SecretCreate(name=name, manifest=manifest) | SecretReplace(name=name, manifest=manifest):
+            case SecretCreate(name=name, manifest=manifest) | SecretUpdate(name=name, manifest=manifest):
                 if isinstance(write, SecretCreate):
                     assert name not in self.secrets, f"create over an existing Secret {name}"
                 else:
@@ -107,7 +107,7 @@ def secret_from_manifest(manifest, version: str) -> SecretState:
         credential=meta["labels"]["regcred.dev/credential"],
         content_hash=meta["annotations"][CONTENT_HASH_ANNOTATION],
         digest=data_digest(manifest["data"]),
-        owner_uids=frozenset(ref["uid"] for ref in meta["ownerReferences"]),
+        credential_owner_uids=frozenset(ref["uid"] for ref in meta["ownerReferences"]),
     )
 
 
@@ -126,7 +126,7 @@ def secrets(draw) -> dict[str, SecretState]:
             credential=owner,
             content_hash=draw(st.sampled_from(["sha256:old", "sha256:new", None])),
             digest=draw(st.sampled_from(["stale", "current"])),
-            owner_uids=frozenset(draw(st.sets(st.sampled_from([UID, "uid-other"])))),
+            credential_owner_uids=frozenset(draw(st.sets(st.sampled_from([UID, "uid-other"])))),
         )
     return found
 
@@ -199,7 +199,7 @@ def test_a_plan_touches_only_what_the_operator_owns(situation) -> None:
         match write:
             case SecretCreate():
                 created.add(write.name)
-            case SecretReplace() | SecretDelete() if write.name not in created:
+            case SecretUpdate() | SecretDelete() if write.name not in created:
                 assert found[write.name].managed, f"{write} writes a Secret without our label"
             case ServiceAccountEdit():
                 before = accounts[write.name]

@@ -21,8 +21,8 @@ from regcred.planning.plan import (
     OutcomeKind,
     SecretCreate,
     SecretDelete,
-    SecretReplace,
     SecretState,
+    SecretUpdate,
     ServiceAccountEdit,
     ServiceAccountState,
     data_digest,
@@ -71,7 +71,7 @@ def state_of(manifest: Mapping[str, Any], resource_version: str) -> SecretState:
         credential=labels.get(CREDENTIAL_LABEL),
         content_hash=metadata.get("annotations", {}).get(CONTENT_HASH_ANNOTATION),
         digest=data_digest(manifest["data"]),
-        owner_uids=frozenset(ref["uid"] for ref in metadata.get("ownerReferences", ())),
+        credential_owner_uids=frozenset(ref["uid"] for ref in metadata.get("ownerReferences", ())),
     )
 
 
@@ -106,8 +106,10 @@ def summary(plan: NamespacePlan) -> list[tuple[Any, ...]]:
         match write:
             case SecretCreate():
                 rows.append(("create", write.name))
-            case SecretReplace():
-                rows.append(("replace", write.name, write.resource_version))
+            case SecretUpdate():
+                rows.append(
+                    ("update", write.name, write.resource_version, tuple(sorted(write.displaced_owners)))
+                )
             case SecretDelete():
                 rows.append(("delete", write.name, write.resource_version))
             case ServiceAccountEdit():
@@ -133,7 +135,7 @@ def apply_plan(before: NamespaceView, plan: NamespacePlan) -> NamespaceView:
             case SecretCreate():
                 assert write.name not in secrets, f"create of existing {write.name}"
                 secrets[write.name] = state_of(write.manifest, next(versions))
-            case SecretReplace():
+            case SecretUpdate():
                 assert secrets[write.name].resource_version == write.resource_version
                 secrets[write.name] = state_of(write.manifest, next(versions))
             case SecretDelete():
@@ -172,28 +174,28 @@ CASES = {
         [],
         OutcomeKind.SYNCED,
     ),
-    "content changed: replace at the read resourceVersion": Case(
+    "content changed: update at the read resourceVersion": Case(
         view(
             replica(intent(config=docker_config("old")), rv="41"),
             accounts=(account("default", PULL, added=OURS),),
         ),
         CURRENT,
-        [("replace", PULL, "41")],
+        [("update", PULL, "41", ())],
         OutcomeKind.SYNCED,
     ),
-    "replica edited by hand (digest differs): replace": Case(
+    "replica edited by hand (digest differs): update": Case(
         view(replica(digest="edited"), accounts=(account("default", PULL, added=OURS),)),
         CURRENT,
-        [("replace", PULL, "7")],
+        [("update", PULL, "7", ())],
         OutcomeKind.SYNCED,
     ),
-    "replica owned by a former credential of the same name: replace": Case(
+    "replica owned by a former credential of the same name: update, dropping its ownerReference": Case(
         view(
-            replica(owner_uids=frozenset({"uid-gone"})),
+            replica(credential_owner_uids=frozenset({"uid-gone"})),
             accounts=(account("default", PULL, added=OURS),),
         ),
         CURRENT,
-        [("replace", PULL, "7")],
+        [("update", PULL, "7", ("uid-gone",))],
         OutcomeKind.SYNCED,
     ),
     "replica of the wrong type: delete, then create": Case(
@@ -205,7 +207,7 @@ CASES = {
     "copy left by another credential, no older claim: taken over": Case(
         view(replica(intent(name="other")), accounts=(account("default", PULL, added=OURS),)),
         CURRENT,
-        [("replace", PULL, "7")],
+        [("update", PULL, "7", ("uid-other",))],
         OutcomeKind.SYNCED,
     ),
     "foreign Secret with the name: conflict, no writes": Case(

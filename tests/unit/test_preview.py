@@ -10,7 +10,7 @@ from regcred.planning.plan import (
     OutcomeKind,
     SecretCreate,
     SecretDelete,
-    SecretReplace,
+    SecretUpdate,
     ServiceAccountEdit,
     ServiceAccountState,
 )
@@ -29,7 +29,7 @@ def sa_edit(entries: tuple[str, ...]) -> ServiceAccountEdit:
     [
         ((), SYNCED, "", ()),
         ((SecretCreate("ns", "pull", {}), sa_edit(("other", "pull"))), SYNCED, "create", ("default+pull",)),
-        ((SecretReplace("ns", "pull", "1", {}),), SYNCED, "update", ()),
+        ((SecretUpdate("ns", "pull", "1", {}),), SYNCED, "update", ()),
         ((SecretDelete("ns", "pull", "1"), SecretCreate("ns", "pull", {})), SYNCED, "recreate", ()),
         ((sa_edit(()), SecretDelete("ns", "pull", "1")), Outcome(OutcomeKind.UNTARGETED), "delete", ("default-other",)),
         ((SecretDelete("ns", "old", "1"),), SYNCED, "delete old (former name)", ()),
@@ -44,7 +44,7 @@ def test_describe(writes, outcome, replica, accounts):
 def test_summarize_counts_each_kind_of_change():
     plans = [
         NamespacePlan("a", (SecretCreate("a", "pull", {}), sa_edit(("other", "pull"))), SYNCED),
-        NamespacePlan("b", (SecretReplace("b", "pull", "1", {}),), SYNCED),
+        NamespacePlan("b", (SecretUpdate("b", "pull", "1", {}),), SYNCED),
         NamespacePlan("c", (SecretDelete("c", "pull", "1"),), Outcome(OutcomeKind.UNTARGETED)),
         NamespacePlan("d", (), Outcome(OutcomeKind.CONFLICT, "SecretExists")),
         NamespacePlan("e", (), SYNCED),

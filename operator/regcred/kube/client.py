@@ -30,6 +30,7 @@ from regcred.errors import (
 
 __all__ = [
     "MERGE_PATCH",
+    "STRATEGIC_MERGE_PATCH",
     "JsonObject",
     "KubeClient",
     "connection_params",
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 JsonObject = dict[str, Any]
 
 MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 REQUEST_TIMEOUT_SECONDS = 30.0
 
 

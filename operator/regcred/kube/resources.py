@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from regcred.errors import KubeError, NotFoundError
-from regcred.kube.client import MERGE_PATCH, JsonObject, KubeClient, object_path
+from regcred.kube.client import MERGE_PATCH, STRATEGIC_MERGE_PATCH, JsonObject, KubeClient, object_path
 from pydantic import ValidationError
 
 from regcred.models import (
@@ -33,8 +33,8 @@ from regcred.planning.plan import (
     MANAGED_BY_VALUE,
     SecretCreate,
     SecretDelete,
-    SecretReplace,
     SecretState,
+    SecretUpdate,
     ServiceAccountEdit,
     ServiceAccountState,
     data_digest,
@@ -122,7 +122,11 @@ def secret_state(obj: JsonObject) -> SecretState:
         credential=labels.get(CREDENTIAL_LABEL),
         content_hash=(meta.get("annotations") or {}).get(CONTENT_HASH_ANNOTATION),
         digest=data_digest(obj.get("data") or {}),
-        owner_uids=frozenset(ref.get("uid", "") for ref in meta.get("ownerReferences") or ()),
+        credential_owner_uids=frozenset(
+            ref.get("uid", "")
+            for ref in meta.get("ownerReferences") or ()
+            if ref.get("apiVersion", "").split("/")[0] == API_GROUP and ref.get("kind") == KIND
+        ),
     )
 
 
@@ -239,13 +243,28 @@ def list_pending_pods(client: KubeClient, namespace: str | None = None) -> list[
 
 
 # -- writes --------------------------------------------------------------------
-def _with_version(manifest: Mapping[str, Any], resource_version: str) -> dict[str, Any]:
-    body = dict(manifest)
-    body["metadata"] = {**manifest["metadata"], "resourceVersion": resource_version}
-    return body
+def _replica_patch(write: SecretUpdate) -> dict[str, Any]:
+    """A strategic merge patch that sets only what the replica manifest sets.
+
+    Labels and annotations merge by key and ownerReferences by uid, so other writers'
+    entries (and finalizers, which are not mentioned) stay. `data` is ours whole:
+    `$patch: replace` drops keys added by hand. The resourceVersion makes the API
+    server refuse the patch with 409 if the Secret changed since it was read.
+    """
+    metadata = write.manifest["metadata"]
+    displaced = [{"$patch": "delete", "uid": uid} for uid in sorted(write.displaced_owners)]
+    return {
+        "metadata": {
+            "resourceVersion": write.resource_version,
+            "labels": metadata["labels"],
+            "annotations": metadata["annotations"],
+            "ownerReferences": [*metadata["ownerReferences"], *displaced],
+        },
+        "data": {"$patch": "replace", **write.manifest["data"]},
+    }
 
 
-def apply_write(client: KubeClient, write: SecretCreate | SecretReplace | SecretDelete | ServiceAccountEdit) -> JsonObject | None:
+def apply_write(client: KubeClient, write: SecretCreate | SecretUpdate | SecretDelete | ServiceAccountEdit) -> JsonObject | None:
     """Perform one planned write; returns the written object (None for deletes).
 
     Every write but create is conditional on the resourceVersion it was planned
@@ -255,12 +274,13 @@ def apply_write(client: KubeClient, write: SecretCreate | SecretReplace | Secret
     match write:
         case SecretCreate():
             return client.request("POST", secrets_path(write.namespace), query=query, body=write.manifest)
-        case SecretReplace():
+        case SecretUpdate():
             return client.request(
-                "PUT",
+                "PATCH",
                 secrets_path(write.namespace, write.name),
                 query=query,
-                body=_with_version(write.manifest, write.resource_version),
+                body=_replica_patch(write),
+                content_type=STRATEGIC_MERGE_PATCH,
             )
         case SecretDelete():
             try:

@@ -39,8 +39,8 @@ __all__ = [
     "OutcomeKind",
     "SecretCreate",
     "SecretDelete",
-    "SecretReplace",
     "SecretState",
+    "SecretUpdate",
     "ServiceAccountEdit",
     "ServiceAccountState",
     "data_digest",
@@ -87,7 +87,8 @@ class SecretState:
     credential: str | None
     content_hash: str | None
     digest: str
-    owner_uids: frozenset[str]
+    # Only owners that are RegistryCredentials: any other ownerReference is not ours to touch.
+    credential_owner_uids: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -134,11 +135,19 @@ class SecretCreate:
 
 
 @dataclass(frozen=True)
-class SecretReplace:
+class SecretUpdate:
+    """Bring an existing replica's data and our metadata to `manifest`, if unchanged since read.
+
+    Only what `manifest` sets is written; other writers' labels, annotations, finalizers
+    and ownerReferences stay. `displaced_owners` are other RegistryCredentials' uids whose
+    ownerReferences go (an object may have only one controller).
+    """
+
     namespace: str
     name: str
     resource_version: str
     manifest: Mapping[str, Any] = field(repr=False)
+    displaced_owners: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -159,7 +168,7 @@ class ServiceAccountEdit:
     added_by_operator: tuple[str, ...]
 
 
-Write = SecretCreate | SecretReplace | SecretDelete | ServiceAccountEdit
+Write = SecretCreate | SecretUpdate | SecretDelete | ServiceAccountEdit
 
 
 class OutcomeKind(str, Enum):
@@ -221,7 +230,7 @@ def _is_current(secret: SecretState, intent: CredentialIntent, manifest: Mapping
         and _is_ours(secret, intent)
         and secret.content_hash == intent.content_hash
         and secret.digest == data_digest(manifest["data"])
-        and intent.uid in secret.owner_uids
+        and intent.uid in secret.credential_owner_uids
     )
 
 
@@ -239,7 +248,15 @@ def _secret_writes(
             SecretDelete(namespace, existing.name, existing.resource_version),
             SecretCreate(namespace, intent.secret_name, manifest),
         )
-    return (SecretReplace(namespace, intent.secret_name, existing.resource_version, manifest),)
+    return (
+        SecretUpdate(
+            namespace,
+            intent.secret_name,
+            existing.resource_version,
+            manifest,
+            existing.credential_owner_uids - {intent.uid},
+        ),
+    )
 
 
 class EntryMode(str, Enum):

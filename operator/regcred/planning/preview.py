@@ -14,7 +14,7 @@ from regcred.planning.plan import (
     OutcomeKind,
     SecretCreate,
     SecretDelete,
-    SecretReplace,
+    SecretUpdate,
     ServiceAccountEdit,
     ServiceAccountState,
 )
@@ -63,7 +63,7 @@ def _replica_action(plan: NamespacePlan, secret_name: str) -> str:
         return "recreate"
     if SecretCreate in kinds:
         return "create"
-    if SecretReplace in kinds:
+    if SecretUpdate in kinds:
         return "update"
     if SecretDelete in kinds:
         return "delete"
