@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 import pytest
+from fakeclock import FakeClock
 
 from regcred.errors import ConflictError, NotFoundError, UnavailableError
 from regcred.kube.lease import LeaderElector, LeaseTiming
@@ -15,17 +16,6 @@ NAMESPACE = "regcred-system"
 LEASE = "regcred-leader"
 TIMING = LeaseTiming(lease_duration=15.0, renew_deadline=10.0, retry_period=0.01)
 SETTLE_SECONDS = 5.0
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class LeaseApi:

@@ -5,21 +5,9 @@ from __future__ import annotations
 import threading
 
 import pytest
+from fakeclock import FakeClock
 
 from regcred.workqueue import WorkQueue
-
-
-class FakeClock:
-    """A monotonic clock that moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
