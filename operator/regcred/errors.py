@@ -15,7 +15,8 @@
         ├── ConflictError         a resourceVersion precondition failed, or the object exists
         ├── ForbiddenError        RBAC said no
         ├── GoneError             a watch's resourceVersion expired (410)
-        └── UnavailableError      the API server could not be reached or answered 5xx/429
+        ├── UnavailableError      the API server could not be reached or answered 5xx/429
+        └── NotLeaderError        a write was not sent: the leader Lease is not confirmed
 
 Messages never carry secret material: they name objects and keys, never values.
 """
@@ -29,6 +30,7 @@ __all__ = [
     "InvalidSpecError",
     "KubeError",
     "NotFoundError",
+    "NotLeaderError",
     "RegcredError",
     "SourceEmptyPasswordError",
     "SourceError",
@@ -112,3 +114,9 @@ class GoneError(KubeError):
 
 class UnavailableError(KubeError):
     pass
+
+
+class NotLeaderError(KubeError):
+    """A write was refused before it was sent: this replica has not confirmed the leader
+    Lease within the renew deadline, so another replica may be leading. Retried like an
+    outage: the Lease is confirmed again, or this replica stops."""

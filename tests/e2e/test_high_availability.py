@@ -1,7 +1,10 @@
-"""Two operator processes, one Lease: exactly one acts; the standby takes over when the leader dies."""
+"""Two operator processes, one Lease: exactly one acts; the standby takes over when the leader
+dies, and a leader cut off from the API server writes nothing once the standby has taken over."""
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import re
 import signal
@@ -9,16 +12,24 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from objects import pull_secret_names, replica, tenant_spec
+from tcpproxy import TcpProxy
 
 from regcred.controlplane.runner import free_port
 
 LEASE_SECONDS = 3.0
+BACKLOG_NAMESPACES = 20
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 
 
 def http_get(url: str) -> tuple[int, str]:
@@ -60,31 +71,54 @@ class OperatorProcess:
                 self.popen.wait()
 
 
-@pytest.fixture
-def operator_pair(cluster, operator_namespace, running_operator, credentials, sources, make_namespace, tmp_path):
-    """Two `regcred run --leader-elect` processes; the in-process test operator is paused meanwhile.
+@dataclass
+class OperatorLauncher:
+    """Starts `regcred run --leader-elect` processes that campaign for one Lease."""
 
-    Set up after (so torn down before) the object fixtures: the test's objects are
-    cleaned up by the in-process operator alone, once both processes are gone.
-    """
-    running_operator.stop()
-    lease = f"regcred-ha-{uuid.uuid4().hex[:6]}"
-    processes = []
-    for index in range(2):
+    cluster: Any
+    namespace: str
+    lease: str
+    logs: Path
+    processes: list[OperatorProcess]
+
+    def __call__(self, kubeconfig: Path | None = None) -> OperatorProcess:
         health, metrics = free_port(), free_port()
-        log = open(tmp_path / f"operator-{index}.log", "w")  # noqa: SIM115 - closed with the process
+        log = open(self.logs / f"operator-{len(self.processes)}.log", "w")  # noqa: SIM115 - closed with the process
         popen = subprocess.Popen(
-            [sys.executable, "-m", "regcred.cli", "run", "--kubeconfig", str(cluster.kubeconfig),
-             "--operator-namespace", operator_namespace, "--leader-elect",
-             "--lease-name", lease,
+            [sys.executable, "-m", "regcred.cli", "run", "--kubeconfig", str(kubeconfig or self.cluster.kubeconfig),
+             "--operator-namespace", self.namespace, "--leader-elect",
+             "--lease-name", self.lease,
              "--lease-duration", str(LEASE_SECONDS), "--resync-seconds", "30",
              "--health-address", f"127.0.0.1:{health}", "--metrics-address", f"127.0.0.1:{metrics}"],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        processes.append(OperatorProcess(popen, health, metrics))
-    yield processes
-    for process in processes:
+        process = OperatorProcess(popen, health, metrics)
+        self.processes.append(process)
+        return process
+
+    def holder(self) -> str | None:
+        """The Lease's holder identity as the API server has it."""
+        return self.cluster.coordination.read_namespaced_lease(self.lease, self.namespace).spec.holder_identity
+
+
+@pytest.fixture
+def launch_operator(cluster, operator_namespace, running_operator, credentials, sources, make_namespace, tmp_path):
+    """Operator processes on demand; the in-process test operator is paused meanwhile.
+
+    Set up after (so torn down before) the object fixtures: the test's objects are
+    cleaned up by the in-process operator alone, once the processes are gone.
+    """
+    running_operator.stop()
+    launcher = OperatorLauncher(cluster, operator_namespace, f"regcred-ha-{uuid.uuid4().hex[:6]}", tmp_path, [])
+    yield launcher
+    for process in launcher.processes:
         process.stop()
+
+
+@pytest.fixture
+def operator_pair(launch_operator):
+    """Two processes started together: either may win the Lease."""
+    return [launch_operator(), launch_operator()]
 
 
 def test_one_leader_acts_and_the_standby_takes_over_without_duplicate_work(
@@ -139,3 +173,79 @@ def test_a_leader_stopping_gracefully_hands_over_at_once(operator_pair, wait_for
     print(f"handover after SIGTERM of the leader: {handover:.1f}s (lease {LEASE_SECONDS}s)")
     # Released, not expired: the standby need not wait out the lease.
     assert handover < LEASE_SECONDS * 2
+
+
+def proxied_kubeconfig(kubeconfig: Path, port: int, path: Path) -> Path:
+    """A copy of `kubeconfig` whose clusters are reached through 127.0.0.1:`port`.
+
+    The serving certificate names 127.0.0.1, so TLS verifies through the proxy unchanged.
+    """
+    document = yaml.safe_load(kubeconfig.read_text())
+    for entry in document["clusters"]:
+        entry["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def audit_time(event: dict[str, Any]) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00"))
+
+
+def audited_writes(audit_log: Path, accept: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    """The write requests in the API server's audit log that `accept` picks, in order received."""
+    events = (json.loads(line) for line in audit_log.read_text().splitlines() if line)
+    return sorted((e for e in events if e["verb"] in WRITE_VERBS and accept(e)), key=audit_time)
+
+
+def test_a_leader_cut_off_from_the_api_server_writes_nothing_after_the_standby_took_over(
+    cluster, launch_operator, make_namespace, credentials, sources, wait_for, tmp_path
+):
+    control_plane = cluster.require_local_control_plane()
+    api_server = urllib.parse.urlsplit(control_plane.server)
+    with TcpProxy((api_server.hostname, api_server.port)) as proxy:
+        old = launch_operator(proxied_kubeconfig(cluster.kubeconfig, proxy.port, tmp_path / "proxied.kubeconfig"))
+        wait_for(old.leading, timeout=30, what="the proxied operator to lead")
+        old_identity = launch_operator.holder()
+        new = launch_operator()
+        wait_for(lambda: http_get(f"http://127.0.0.1:{new.health}/readyz")[0] == 200, what="standby ready")
+
+        tenant = uuid.uuid4().hex[:8]
+        namespaces = [make_namespace("fence", labels={"tenant": tenant}) for _ in range(2)]
+        name = credentials.create(tenant_spec(tenant, sources.create({"password": f"fence-{uuid.uuid4().hex}"})))
+        credentials.wait_ready(name)
+        for ns in namespaces:
+            wait_for(lambda ns=ns: pull_secret_names(cluster, ns) == [name], what=f"{ns} patched")
+        assert new.metric("regcred_writes_total") == 0, "the standby must not act"
+
+        # Stall while the leader is busy, so that it has writes under way and queued for retry.
+        backlog = [make_namespace("fence", labels={"tenant": tenant}) for _ in range(BACKLOG_NAMESPACES)]
+        proxy.stall()
+        wait_for(new.leading, timeout=LEASE_SECONDS * 10, what="the standby to take over")
+        new_identity = launch_operator.holder()
+        assert new_identity not in (None, old_identity)
+        late = make_namespace("fence", labels={"tenant": tenant})
+        for ns in [*backlog, late]:
+            wait_for(lambda ns=ns: replica(cluster, ns, name) is not None and pull_secret_names(cluster, ns) == [name],
+                     timeout=30, what=f"the new leader to serve {ns}")
+
+        # The partition ends: the old leader finds the Lease gone and stops, writing nothing.
+        proxy.resume()
+        wait_for(lambda: old.popen.poll() is not None, timeout=60, what="the old leader to exit")
+        assert old.popen.returncode == 1, "exit status of a lost Lease"
+
+    def by(identity: str) -> Callable[[dict[str, Any]], bool]:
+        return lambda event: f"({identity})" in event.get("userAgent", "")
+
+    audit_log = control_plane.audit_log
+    takeover = audit_time(next(
+        event for event in audited_writes(audit_log, by(new_identity))
+        if (event.get("objectRef") or {}).get("resource") == "leases"
+        and (event.get("responseStatus") or {}).get("code") in (200, 201)
+    ))
+    old_writes = audited_writes(audit_log, by(old_identity))
+    assert any(event["objectRef"]["resource"] == "secrets" for event in old_writes), "the old leader acted"
+    late_writes = [
+        f'{event["verb"]} {event["requestURI"]} at {event["requestReceivedTimestamp"]}'
+        for event in old_writes if audit_time(event) >= takeover
+    ]
+    assert late_writes == [], f"the old leader wrote after the takeover at {takeover}"

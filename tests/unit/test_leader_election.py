@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,11 +21,13 @@ SETTLE_SECONDS = 5.0
 
 class LeaseApi:
     """Stands in for KubeClient on Leases: GET, POST and PUT with the API server's
-    resourceVersion preconditions. While `down`, every request fails."""
+    resourceVersion preconditions. While `down`, every request fails; `while_writing`
+    runs inside every PUT (e.g. to let time pass while the write is under way)."""
 
     def __init__(self) -> None:
         self.leases: dict[str, dict[str, Any]] = {}
         self.down = False
+        self.while_writing: Callable[[], None] = lambda: None
         self.requests = 0
         self._version = 0
         self._changed = threading.Condition()
@@ -45,6 +48,7 @@ class LeaseApi:
             if method == "GET":
                 return copy.deepcopy(self.leases[path])
             assert method == "PUT"
+            self.while_writing()
             stored = self.leases[path]["metadata"]["resourceVersion"]
             if body["metadata"]["resourceVersion"] != stored:
                 raise ConflictError("the Lease changed since it was read")
@@ -157,6 +161,7 @@ def test_stop_without_release_keeps_the_lease(api, make_elector):
     assert leader.leading.wait(SETTLE_SECONDS)
     leader.stop(release=False)
     assert api.spec()["holderIdentity"] == "a"
+    assert not leader.confirmed(), "a stopped elector lets no write through"
 
 
 @pytest.mark.parametrize(
@@ -181,5 +186,44 @@ def test_a_leader_that_cannot_renew_for_the_renew_deadline_stops_leading(
     clock.advance(1.0)
     assert stopped.wait(SETTLE_SECONDS)
     assert not leader.leading.is_set()
+    assert not leader.confirmed()
     leader.stop(release=False)  # joins the campaign, which ended by itself
     assert not leader.alive()
+
+
+def test_the_write_gate_opens_with_a_renewal_and_closes_at_the_renew_deadline(api, clock, make_elector):
+    leader = make_elector("a")
+    assert not leader.confirmed(), "no Lease yet"
+    leader.start()
+    assert leader.leading.wait(SETTLE_SECONDS)
+    assert leader.confirmed()
+    api.down = True
+    api.wait_for_requests(3)
+    clock.advance(TIMING.renew_deadline - 0.5)
+    api.wait_for_requests(3)
+    assert leader.confirmed()
+    clock.advance(0.5)
+    # Closed at the deadline, before the elector even gives the Lease up (past the deadline).
+    api.wait_for_requests(3)
+    assert leader.leading.is_set() and not leader.confirmed()
+    api.down = False
+    api.wait_for_requests(3)
+    assert leader.confirmed(), "a renewal within the deadline opens the gate again"
+
+
+def test_the_write_gate_counts_from_the_start_of_the_renewal(api, clock, make_elector):
+    leader = make_elector("a")
+    leader.start()
+    assert leader.leading.wait(SETTLE_SECONDS)
+    # Each renewal succeeds, but lands a whole renew deadline after it was sent: by then the
+    # standby may have been counting since long before, so it confirms nothing.
+    api.while_writing = lambda: clock.advance(TIMING.renew_deadline)
+    api.wait_for_requests(4)  # at least one slow renewal has completed
+    assert leader.leading.is_set()
+    assert not leader.confirmed()
+
+
+def test_request_timeouts_end_a_gated_write_before_the_lease_can_expire():
+    for timing in (LeaseTiming(), TIMING, LeaseTiming(3.0, 2.0, 0.4)):
+        assert 0 < timing.request_timeout < timing.lease_duration - timing.renew_deadline
+        assert timing.request_timeout < timing.renew_deadline

@@ -55,6 +55,17 @@ STOP_TIMEOUT_SECONDS = 15.0
 # grace period loses nothing and keeps restarts quick.
 APISERVER_STOP_GRACE_SECONDS = 3.0
 POLL_INTERVAL_SECONDS = 0.2
+# Who changed what, and when: every write's metadata (user, user agent, source IP,
+# timestamps), nothing of its body; reads are not recorded.
+AUDIT_WRITES_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    verbs: [get, list, watch]
+  - level: Metadata
+"""
 LOG_TAIL_LINES = 25
 _PR_SET_PDEATHSIG = 1
 
@@ -132,6 +143,11 @@ class LocalControlPlane:
         return f"https://{LOCALHOST}:{self._apiserver_port}"
 
     @property
+    def audit_log(self) -> Path:
+        """kube-apiserver's audit log: one JSON event per line for every write request."""
+        return self.workdir / "kube-apiserver" / "audit.log"
+
+    @property
     def etcd_url(self) -> str:
         """etcd's client URL (plain HTTP on 127.0.0.1), e.g. for fault tests that compact it."""
         return self._require_started(self._etcd_client_url or None)
@@ -206,6 +222,8 @@ class LocalControlPlane:
             raise ControlPlaneError("kube-apiserver is already running")
         apiserver_dir = self.workdir / "kube-apiserver"
         apiserver_dir.mkdir(exist_ok=True)
+        audit_policy = apiserver_dir / "audit-policy.yaml"
+        audit_policy.write_text(AUDIT_WRITES_POLICY)
         args = [
             str(self.bin_dir / "kube-apiserver"),
             f"--etcd-servers={self._etcd_client_url}",
@@ -225,6 +243,8 @@ class LocalControlPlane:
             # Pods here to use the `kubernetes` Service's endpoints anyway.
             "--endpoint-reconciler-type=none",
             "--profiling=false",
+            f"--audit-policy-file={audit_policy}",
+            f"--audit-log-path={self.audit_log}",
             *self._extra_apiserver_args,
         ]
         self._spawn("kube-apiserver", args)

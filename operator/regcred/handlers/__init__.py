@@ -14,7 +14,7 @@ from typing import Any
 import kopf
 
 from regcred.config import OperatorConfig, config_from_env
-from regcred.kube.client import KubeClient, connection_params, load_api_client
+from regcred.kube.client import ClientPolicy, KubeClient, connection_params, load_api_client
 from regcred.metrics import Metrics
 from regcred.models import API_GROUP, API_VERSION, PLURAL
 from regcred.reconcile import Controller
@@ -53,6 +53,8 @@ def start_controller(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
     client = KubeClient(
         load_api_client(memo.get("kubeconfig"), memo.get("context")),
         on_error=lambda verb: metrics.api_errors.labels(verb=verb).inc(),
+        # Set by the runner: request timeouts, the leader's write gate, the user agent.
+        policy=memo.get("client_policy") or ClientPolicy(),
     )
     controller = Controller(client, config, metrics)
     controller.start()

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
 import socket
 import threading
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import kopf
 import prometheus_client
 
 import regcred.handlers  # noqa: F401 - registers the handlers with kopf's default registry
+from regcred import __version__
 from regcred.config import OperatorConfig
 from regcred.health import HealthServer, parse_address
-from regcred.kube.client import KubeClient, load_api_client
+from regcred.kube.client import ClientPolicy, KubeClient, load_api_client
 from regcred.kube.lease import LeaderElector, LeaseTiming
 from regcred.metrics import Metrics
 from regcred.reconcile import Controller
@@ -34,7 +35,7 @@ def _memo(
     return kopf.Memo(config=config, kubeconfig=kubeconfig, context=context, metrics=metrics or Metrics())
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class LeaderElection:
     """Settings for running as one of several replicas; only the Lease holder acts."""
 
@@ -55,11 +56,16 @@ def _identity() -> str:
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
 
 
-def _kopf_identity() -> Any:
+def _kopf_identity(identity: str | None = None) -> Any:
     # Left to itself kopf names itself after getpass.getuser(), which raises in an image
     # that runs as a uid with no passwd entry (ours: 65532). kopf's Identity is a NewType
     # of str that kopf does not export.
-    return _identity()
+    return identity or _identity()
+
+
+def _user_agent(identity: str) -> str:
+    # The identity tells the replicas apart in the API server's audit log.
+    return f"regcred-operator/{__version__} ({identity})"
 
 
 def _stop_on_lost_lease(lease_lost: threading.Event) -> None:
@@ -107,23 +113,28 @@ def run_operator(
         host, port = parse_address(metrics_address)
         prometheus_client.start_http_server(port, addr=host, registry=metrics.registry)
 
+    identity = _identity()
+    memo["client_policy"] = ClientPolicy(user_agent=_user_agent(identity))
     try:
         if leader_election is not None:
-            client = KubeClient(load_api_client(kubeconfig, context))
+            timing = leader_election.timing()
+            # The elector's own writes (to the Lease) are what confirm leadership: not gated.
+            lease_policy = ClientPolicy(request_timeout=timing.request_timeout, user_agent=_user_agent(identity))
             elector = LeaderElector(
-                client,
+                KubeClient(load_api_client(kubeconfig, context), policy=lease_policy),
                 config.operator_namespace,
                 leader_election.lease_name,
-                _identity(),
-                leader_election.timing(),
+                identity,
+                timing,
                 on_stopped_leading=lambda: _stop_on_lost_lease(lease_lost),
             )
+            memo["client_policy"] = dataclasses.replace(lease_policy, write_gate=elector.confirmed)
             elector.start()
             log.info("waiting for the leader Lease %s/%s", config.operator_namespace, leader_election.lease_name)
             while not elector.leading.wait(1.0):
                 pass
         metrics.leader.set(1)
-        kopf.run(clusterwide=True, standalone=True, memo=memo, identity=_kopf_identity())
+        kopf.run(clusterwide=True, standalone=True, memo=memo, identity=_kopf_identity(identity))
     finally:
         metrics.leader.set(0)
         if elector is not None:

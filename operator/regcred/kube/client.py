@@ -11,6 +11,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -25,12 +26,15 @@ from regcred.errors import (
     GoneError,
     KubeError,
     NotFoundError,
+    NotLeaderError,
     UnavailableError,
 )
 
 __all__ = [
     "MERGE_PATCH",
+    "REQUEST_TIMEOUT_SECONDS",
     "STRATEGIC_MERGE_PATCH",
+    "ClientPolicy",
     "JsonObject",
     "KubeClient",
     "connection_params",
@@ -46,20 +50,41 @@ JsonObject = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 REQUEST_TIMEOUT_SECONDS = 30.0
+WATCH_CONNECT_TIMEOUT_SECONDS = 10.0
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# urllib3 retries a failed connection, and a read error on GET and on PUT/DELETE, with a
+# fresh timeout and without asking the write gate again. Only reads are retried here:
+# callers retry writes themselves, through the gate.
+TRANSPORT_RETRIES = urllib3.Retry(total=3, connect=0, allowed_methods=frozenset({"GET", "HEAD"}))
+
+
+@dataclass(frozen=True)
+class ClientPolicy:
+    """How a process's API requests behave; the runner sets it, every `KubeClient` applies it.
+
+    `write_gate` is asked right before each write is sent; when it says False the write
+    raises `NotLeaderError` instead. None lets every write through.
+    """
+
+    request_timeout: float = REQUEST_TIMEOUT_SECONDS
+    write_gate: Callable[[], bool] | None = None
+    user_agent: str | None = None
 
 
 def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> k8s_client.ApiClient:
     """An ApiClient from a kubeconfig (explicit, $KUBECONFIG or ~/.kube/config) or in-cluster config."""
     # Read $KUBECONFIG now: the client library reads it once, at its import.
     kubeconfig = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+    configuration = k8s_client.Configuration()
+    configuration.retries = TRANSPORT_RETRIES
     if kubeconfig is None and context is None:
         try:
-            configuration = k8s_client.Configuration()
             k8s_config.load_incluster_config(client_configuration=configuration)
             return k8s_client.ApiClient(configuration)
         except k8s_config.ConfigException:
             pass
-    return k8s_config.new_client_from_config(config_file=kubeconfig, context=context)
+    k8s_config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
+    return k8s_client.ApiClient(configuration)
 
 
 def _api_message(status: int, body: bytes | str | None) -> str:
@@ -91,11 +116,17 @@ class KubeClient:
     """JSON requests against one API server."""
 
     def __init__(
-        self, api_client: k8s_client.ApiClient, on_error: Callable[[str], None] | None = None
+        self,
+        api_client: k8s_client.ApiClient,
+        on_error: Callable[[str], None] | None = None,
+        policy: ClientPolicy = ClientPolicy(),
     ) -> None:
         self.api_client = api_client
         # Told the HTTP verb of every failed request (for metrics).
         self._on_error = on_error
+        self.policy = policy
+        if policy.user_agent:
+            api_client.user_agent = policy.user_agent
 
     def _failed(self, method: str, error: KubeError) -> KubeError:
         if self._on_error is not None:
@@ -115,6 +146,11 @@ class KubeClient:
         if content_type:
             headers["Content-Type"] = content_type
         params = [(k, v) for k, v in (query or {}).items() if v is not None]
+        gate = self.policy.write_gate
+        if method in WRITE_METHODS and gate is not None and not gate():
+            raise NotLeaderError(
+                f"{method} {path}: not sent, the leader Lease is not confirmed within the renew deadline"
+            )
         request = self.api_client.param_serialize(
             method=method,
             resource_path=path,
@@ -138,11 +174,15 @@ class KubeClient:
         query: Mapping[str, Any] | None = None,
         body: Any = None,
         content_type: str | None = None,
-        timeout: float = REQUEST_TIMEOUT_SECONDS,
+        timeout: float | None = None,
     ) -> JsonObject:
-        """One request; returns the decoded JSON body or raises a `KubeError`."""
+        """One request; returns the decoded JSON body or raises a `KubeError`.
+
+        `timeout` bounds the whole request; by default the policy's request timeout.
+        """
         if body is not None and content_type is None:
             content_type = "application/json"
+        timeout = self.policy.request_timeout if timeout is None else timeout
         response = self._send(method, path, query, body, content_type, timeout)
         try:
             data = response.read()
@@ -163,7 +203,8 @@ class KubeClient:
 
         `on_open` receives a function that aborts the stream from another thread.
         """
-        response = self._send("GET", path, {**query, "watch": "true"}, None, None, (10.0, read_timeout))
+        connect_timeout = min(WATCH_CONNECT_TIMEOUT_SECONDS, self.policy.request_timeout)
+        response = self._send("GET", path, {**query, "watch": "true"}, None, None, (connect_timeout, read_timeout))
         if on_open is not None:
             on_open(response.response.shutdown)
         try:

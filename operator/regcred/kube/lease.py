@@ -5,6 +5,12 @@ it for `lease_duration` as measured on the candidate's own clock (so clock skew
 between nodes does not matter), renews it every `retry_period`, and gives up
 leadership when it cannot renew within `renew_deadline`. Every write carries the
 resourceVersion it read, so two candidates can never both win.
+
+Fencing: `confirmed()` is the write gate. It is open only while the last successful
+renewal *started* less than `renew_deadline` ago on this process's clock, and every
+request is bounded by `request_timeout` (below `lease_duration - renew_deadline`). A
+write sent through the open gate is therefore done or abandoned before a standby,
+which waits a whole `lease_duration` after it saw that renewal, can take over.
 """
 
 from __future__ import annotations
@@ -29,6 +35,13 @@ class LeaseTiming:
     lease_duration: float = 15.0
     renew_deadline: float = 10.0
     retry_period: float = 2.0
+
+    @property
+    def request_timeout(self) -> float:
+        """The bound on every API request of a candidate: a write let through just before
+        the renew deadline must end before the Lease can expire; the rest is margin for
+        the candidates' clocks running at slightly different rates."""
+        return (self.lease_duration - self.renew_deadline) * 0.8
 
 
 def _micro_time(moment: datetime.datetime) -> str:
@@ -63,7 +76,8 @@ class LeaderElector:
         # What we last saw of someone else's lease, and when (monotonic) we saw it change.
         self._observed: tuple[str | None, str | None] = (None, None)
         self._observed_at = 0.0
-        self._last_renewal = 0.0
+        # When (on our clock) the last successful acquire-or-renew round started.
+        self._confirmed_at = 0.0
         self._thread = threading.Thread(target=self._run, name="leader-election", daemon=True)
 
     def start(self) -> None:
@@ -72,13 +86,20 @@ class LeaderElector:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    def confirmed(self) -> bool:
+        """The write gate: leading, with the Lease confirmed within the renew deadline.
+
+        Cheap (no API call): it reads what the campaign thread last recorded.
+        """
+        return self.leading.is_set() and self._clock() - self._confirmed_at < self.timing.renew_deadline
+
     def stop(self, release: bool = True) -> None:
-        """Stop campaigning; a leader releases the Lease so a standby takes over at once."""
+        """Stop campaigning and writing; a leader releases the Lease so a standby takes over at once."""
         self._stop.set()
         self._thread.join(timeout=self.timing.retry_period * 3)
         if release and self.leading.is_set():
             self._release()
-            self.leading.clear()
+        self.leading.clear()
 
     # -- one attempt -------------------------------------------------------------------
     def _spec(self, acquire_time: str, transitions: int) -> dict[str, object]:
@@ -142,20 +163,22 @@ class LeaderElector:
     # -- the loop ----------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.is_set():
+            # The Lease is confirmed as of the round's start: the write may have landed
+            # (and the standby's count begun) any time after it.
+            started = self._clock()
             try:
                 held = self.try_acquire_or_renew()
             except KubeError as error:
                 log.warning("leader election: %s", error)
                 held = False
-            now = self._clock()
             if held:
-                self._last_renewal = now
+                self._confirmed_at = started
                 if not self.leading.is_set():
                     log.info("became leader (Lease %s, identity %s)", self.name, self.identity)
                     self.leading.set()
                     if self._on_started:
                         self._on_started()
-            elif self.leading.is_set() and now - self._last_renewal > self.timing.renew_deadline:
+            elif self.leading.is_set() and self._clock() - self._confirmed_at > self.timing.renew_deadline:
                 log.error("lost the leader Lease %s: could not renew for %.0fs", self.name, self.timing.renew_deadline)
                 self.leading.clear()
                 if self._on_stopped:
