@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 
 from harness import compact_etcd, managed_replicas, pull_secret_entries, replica_config
+from kubernetes.client import ApiException
 
 from e2e.conftest import poll
 from e2e.objects import SERVER, tenant_spec
@@ -87,11 +88,27 @@ def test_operator_rides_out_an_apiserver_outage_in_fan_out_and_rotation(
     assert fan_out < OUTAGE_NAMESPACES and rotation < OUTAGE_NAMESPACES, "the outage came after the work"
     assert status["synced"] == f"{OUTAGE_NAMESPACES}/{OUTAGE_NAMESPACES}"
     assert operator_process.alive and operator_process.pid == pid and operator_process.starts == 1
-    assert all(pull_secret_entries(sa) == [name] for sa in default_accounts(cluster, namespaces))
+    # The controller-manager, restarted with the API server, may create a namespace's
+    # `default` ServiceAccount only now; the operator patches it once it appears.
+    poll(
+        lambda: all(entries == [name] for entries in default_account_entries(cluster, namespaces)),
+        timeout=CONVERGE_TIMEOUT, what="every default ServiceAccount patched",
+    )  # fmt: skip
 
 
-def default_accounts(cluster, namespaces: list[str]):
-    return [cluster.core.read_namespaced_service_account("default", ns) for ns in namespaces]
+def default_account_entries(cluster, namespaces: list[str]) -> list[list[str] | None]:
+    """Each namespace's `default` ServiceAccount's pull secrets; None where it does not exist yet."""
+    entries: list[list[str] | None] = []
+    for namespace in namespaces:
+        try:
+            account = cluster.core.read_namespaced_service_account("default", namespace)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            entries.append(None)
+            continue
+        entries.append(pull_secret_entries(account))
+    return entries
 
 
 def test_expired_watches_relist_and_miss_no_change_made_meanwhile(
