@@ -283,18 +283,10 @@ def apply_write(client: KubeClient, write: SecretCreate | SecretUpdate | SecretD
                 content_type=STRATEGIC_MERGE_PATCH,
             )
         case SecretDelete():
-            try:
-                client.request(
-                    "DELETE",
-                    secrets_path(write.namespace, write.name),
-                    body={
-                        "apiVersion": "v1",
-                        "kind": "DeleteOptions",
-                        "preconditions": {"resourceVersion": write.resource_version},
-                    },
-                )
-            except NotFoundError:
-                pass  # already gone: the wanted end state
+            # Gone already is the wanted end state.
+            _delete_unchanged(
+                client, secrets_path(write.namespace, write.name), resourceVersion=write.resource_version
+            )
             return None
         case ServiceAccountEdit():
             patch = {
@@ -321,16 +313,19 @@ def apply_write(client: KubeClient, write: SecretCreate | SecretUpdate | SecretD
 def delete_pod(client: KubeClient, pod: PodFacts) -> bool:
     """Delete this very Pod: a Pod recreated under its name (a new uid), or one changed since
     it was read (ConflictError), is left alone. False when it was gone already."""
+    return _delete_unchanged(
+        client, pods_path(pod.namespace, pod.name), uid=pod.uid, resourceVersion=pod.resource_version
+    )
+
+
+def _delete_unchanged(client: KubeClient, path: str, **preconditions: str) -> bool:
+    """DELETE `path` only if the object still matches `preconditions` (409 otherwise).
+
+    False when it was gone already.
+    """
+    body = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": preconditions}
     try:
-        client.request(
-            "DELETE",
-            pods_path(pod.namespace, pod.name),
-            body={
-                "apiVersion": "v1",
-                "kind": "DeleteOptions",
-                "preconditions": {"uid": pod.uid, "resourceVersion": pod.resource_version},
-            },
-        )
+        client.request("DELETE", path, body=body)
     except NotFoundError:
         return False
     return True
