@@ -23,23 +23,28 @@ import json
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
 from pydantic import ValidationError
 
+from regcred.config import OperatorConfig
+from regcred.controller.clock import utc_now
+from regcred.controller.preview import Preview, preview
+from regcred.controller.snapshot import load_snapshot
+from regcred.controller.state import ClusterSnapshot
 from regcred.errors import InvalidSpecError, NotFoundError, RegcredError
 from regcred.kube.client import JsonObject, KubeClient, load_api_client, object_path
 from regcred.kube.resources import CREDENTIALS_PATH, credential_path, list_pending_pods
 from regcred.models import API_GROUP, API_VERSION, KIND, PLURAL, RegistryCredentialSpec
 from regcred.options import add_connection_arguments, add_namespace_arguments, config_from_args
-from regcred.planning.dockerconfig import kubectl_auth_entry, parse_docker_config, render_docker_config
+from regcred.planning.dockerconfig import parse_docker_config, render_docker_config
 from regcred.planning.preview import NamespaceChange, describe, pull_failure, summarize
 from regcred.planning.sources import DOCKER_CONFIG_KEY, DOCKER_CONFIG_TYPE
 from regcred.planning.stuckpods import PodFacts, plan_stuck_pods, stuck_pod_problems
 from regcred.planning.verification import credentials_condition, logins
-from regcred.reconcile import Controller, Preview, utc_now
 from regcred.registry import check_login
 
 __all__ = ["ManifestDumper", "build_parser", "main"]
@@ -109,27 +114,40 @@ def _client(args: argparse.Namespace) -> KubeClient:
     return KubeClient(load_api_client(args.kubeconfig, args.context))
 
 
-def _snapshot(args: argparse.Namespace) -> Controller:
-    """A controller whose caches hold one list of everything it would watch; never started."""
+@dataclass(frozen=True)
+class _Cluster:
+    """One list of everything the operator would watch, and the settings it would plan with."""
+
+    state: ClusterSnapshot
+    config: OperatorConfig
+
+    def preview(self, body: JsonObject) -> Preview:
+        return preview(self.state, self.config, body)
+
+
+def _secret_name(body: JsonObject) -> str:
+    return str((body.get("spec") or {}).get("secretName") or body.get("metadata", {}).get("name", ""))
+
+
+def _snapshot(args: argparse.Namespace, bodies: list[JsonObject]) -> _Cluster:
+    """Read the cluster once, as the operator's caches would hold it, for planning `bodies`."""
     try:
         config = config_from_args(args)
     except ValidationError as error:
         raise UsageError(f"invalid settings: {error}") from None
-    controller = Controller(_client(args), config)
-    for informer in controller.informers:
-        try:
-            informer.load()
-        except NotFoundError:
-            if informer is controller.credentials:
-                raise UsageError(f"the {KIND} CRD ({PLURAL}.{API_GROUP}) is not installed in this cluster") from None
-            raise
-        _progress(f"read {len(informer)} {informer.name}")
-    return controller
+    try:
+        state = load_snapshot(
+            _client(args), config, [_secret_name(body) for body in bodies],
+            on_loaded=lambda informer: _progress(f"read {len(informer)} {informer.name}"),
+        )
+    except NotFoundError:
+        raise UsageError(f"the {KIND} CRD ({PLURAL}.{API_GROUP}) is not installed in this cluster") from None
+    return _Cluster(state, config)
 
 
-def _rows(controller: Controller, preview: Preview) -> list[NamespaceChange]:
+def _rows(cluster: _Cluster, preview: Preview) -> list[NamespaceChange]:
     return [
-        describe(plan, preview.secret_name, controller.service_accounts.in_group(plan.namespace))
+        describe(plan, preview.secret_name, cluster.state.service_accounts_in(plan.namespace))
         for plan in preview.plans
     ]
 
@@ -158,15 +176,15 @@ def _read_manifests(filename: str) -> list[JsonObject]:
 
 def run_plan(args: argparse.Namespace, out: TextIO) -> int:
     manifests = _read_manifests(args.filename)
-    controller = _snapshot(args)
+    cluster = _snapshot(args, manifests)
     results = []
     for manifest in manifests:
         try:
-            preview = controller.preview(manifest)
+            preview = cluster.preview(manifest)
         except InvalidSpecError as error:
             name = manifest.get("metadata", {}).get("name", "?")
             raise UsageError(f"{KIND} {name}: {error}") from None
-        rows = _rows(controller, preview)
+        rows = _rows(cluster, preview)
         results.append((preview, rows, summarize(rows)))
 
     if args.output in ("json", "yaml"):
@@ -232,7 +250,7 @@ def _pods_failing_to_pull(client: KubeClient, namespaces: set[str]) -> dict[str,
 
 
 def _stuck_pods(
-    controller: Controller, pending: list[PodFacts], secret_name: str, namespaces: set[str]
+    cluster: _Cluster, pending: list[PodFacts], secret_name: str, namespaces: set[str]
 ) -> dict[str, dict[str, str]]:
     """Per namespace and Pod, why a Pod waiting to pull lacks the secret its ServiceAccount lists.
 
@@ -241,22 +259,22 @@ def _stuck_pods(
     """
     stuck: dict[str, dict[str, str]] = {}
     for namespace in namespaces:
-        accounts = {sa.name: sa.image_pull_secrets for sa in controller.service_accounts.in_group(namespace)}
+        accounts = {sa.name: sa.image_pull_secrets for sa in cluster.state.service_accounts_in(namespace)}
         plan = plan_stuck_pods([p for p in pending if p.namespace == namespace], secret_name, accounts)
         for pod, problem in stuck_pod_problems(plan, secret_name).items():
             stuck.setdefault(namespace, {})[pod.name] = problem
     return stuck
 
 
-def _status_rows(controller: Controller, body: JsonObject) -> tuple[Preview, list[dict[str, Any]]]:
-    preview = controller.preview(body)
+def _status_rows(cluster: _Cluster, body: JsonObject) -> tuple[Preview, list[dict[str, Any]]]:
+    preview = cluster.preview(body)
     status = body.get("status") or {}
     reported = {
         issue["namespace"]: issue.get("reason", "")
         for issue in status.get("failedNamespaces", []) + status.get("conflictedNamespaces", [])
     }
     rows = []
-    for row in _rows(controller, preview):
+    for row in _rows(cluster, preview):
         if row.outcome == "Untargeted" and not row.changes:
             continue
         missing = sorted({entry.split("+", 1)[0] for entry in row.service_accounts if "+" in entry})
@@ -278,11 +296,11 @@ def run_status(args: argparse.Namespace, out: TextIO) -> int:
             raise UsageError(f"{KIND} {args.name} not found (or its CRD is not installed)") from None
     else:
         bodies = client.request("GET", CREDENTIALS_PATH).get("items", [])
-    controller = _snapshot(args)
+    cluster = _snapshot(args, bodies)
     reports = []
     for body in bodies:
         try:
-            preview, rows = _status_rows(controller, body)
+            preview, rows = _status_rows(cluster, body)
         except InvalidSpecError as error:
             reports.append({"credential": body["metadata"]["name"], "invalid": str(error), "namespaces": []})
             continue
@@ -295,7 +313,7 @@ def run_status(args: argparse.Namespace, out: TextIO) -> int:
         if "invalid" in report:
             continue
         served = {row["namespace"] for row in report["namespaces"]}
-        stuck = _stuck_pods(controller, pending, report["secretName"], served)
+        stuck = _stuck_pods(cluster, pending, report["secretName"], served)
         for row in report["namespaces"]:
             # A stuck Pod's latest event is often only a back-off; its status says more.
             pods = {**failing.get(row["namespace"], {}), **stuck.get(row["namespace"], {})}
@@ -333,8 +351,8 @@ def run_verify(args: argparse.Namespace, out: TextIO) -> int:
         body = client.request("GET", credential_path(args.name))
     except NotFoundError:
         raise UsageError(f"{KIND} {args.name} not found (or its CRD is not installed)") from None
-    controller = _snapshot(args)
-    preview = controller.preview(body)
+    cluster = _snapshot(args, [body])
+    preview = cluster.preview(body)
     if preview.content.docker_config is None:
         raise UsageError("the sources are invalid, nothing to check: " + "; ".join(_source_problems(preview)))
     checks = []

@@ -112,7 +112,7 @@ def test_foreign_metadata_on_a_replica_survives_rotation_and_drift_repair(
     wait_converged(running_operator, wait_for)
     writes = running_operator.controller.stats.writes
     version = replica(cluster, namespace, name).metadata.resource_version
-    running_operator.controller.enqueue_full(name)
+    running_operator.controller.enqueue_credential(name)
     time.sleep(1)
     wait_converged(running_operator, wait_for)
     assert running_operator.controller.stats.writes == writes

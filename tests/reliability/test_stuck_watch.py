@@ -12,7 +12,7 @@ import signal
 from e2e.conftest import poll
 from regcred.config import OperatorConfig
 from regcred.kube.client import KubeClient, load_api_client
-from regcred.reconcile import Controller
+from regcred.controller import Controller
 
 WATCH_SECONDS = 3.0
 

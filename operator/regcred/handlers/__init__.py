@@ -1,9 +1,9 @@
 """kopf wiring, and nothing else: `kopf run -m regcred.handlers` or `regcred run`.
 
-RegistryCredentials get kopf's change handlers, finalizer and resync timer.
-Namespaces, ServiceAccounts and Secrets are watched by the controller's own
-informers (label-selected for Secrets), which write nothing onto them and give
-the controller a complete cache before its first plan.
+kopf holds the RegistryCredentials' finalizer and tells the controller about
+changes by name; the controller's own informers (RegistryCredentials included,
+label-selected for Secrets) are its only record of the cluster, and its work
+queue does everything else, cleanup and the periodic resync included.
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from regcred.config import OperatorConfig, config_from_env
 from regcred.kube.client import ClientPolicy, KubeClient, connection_params, load_api_client
 from regcred.metrics import Metrics
 from regcred.models import API_GROUP, API_VERSION, PLURAL
-from regcred.reconcile import Controller
+from regcred.controller import Controller
 
 __all__ = ["FINALIZER"]
 
 FINALIZER = f"{API_GROUP}/cleanup"
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
-# kopf fixes a timer's interval at import; the timer ticks often and the controller
-# decides from its configured resync period whether a full pass is due.
-RESYNC_TICK_SECONDS = 5.0
+# How long one delete handler call waits for the queue to report cleanup done; kopf
+# calls again (without an error logged) until it is.
+CLEANUP_WAIT_SECONDS = 10.0
 
 log = logging.getLogger(__name__)
 
@@ -71,24 +71,16 @@ def stop_controller(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE)
-def credential_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo["controller"].credential_changed(_plain(body))
+def credential_changed(name: str, memo: kopf.Memo, **_: Any) -> None:
+    memo["controller"].enqueue_credential(name)
 
 
 @kopf.on.delete(*RESOURCE)
-def credential_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    failures = memo["controller"].cleanup(_plain(body))
+def credential_deleted(name: str, uid: str, memo: kopf.Memo, **_: Any) -> None:
+    failures = memo["controller"].clean_up(name, uid, timeout=CLEANUP_WAIT_SECONDS)
+    if failures is None:
+        raise kopf.TemporaryError("cleanup is still running", delay=1)
     if failures:
         raise kopf.TemporaryError(
             f"cleanup incomplete in {len(failures)} namespaces: {'; '.join(failures[:5])}", delay=5
         )
-
-
-@kopf.timer(*RESOURCE, interval=RESYNC_TICK_SECONDS, initial_delay=RESYNC_TICK_SECONDS)
-def resync(name: str, memo: kopf.Memo, **_: Any) -> None:
-    memo["controller"].resync_if_due(name)
-
-
-def _plain(body: kopf.Body) -> dict[str, Any]:
-    """kopf's live view as the plain dict the controller works with."""
-    return {key: body[key] for key in body}

@@ -22,7 +22,7 @@ from regcred.health import HealthServer, parse_address
 from regcred.kube.client import ClientPolicy, KubeClient, load_api_client
 from regcred.kube.lease import LeaderElector, LeaseTiming
 from regcred.metrics import Metrics
-from regcred.reconcile import Controller
+from regcred.controller import Controller
 
 __all__ = ["LeaderElection", "OperatorThread", "run_operator"]
 

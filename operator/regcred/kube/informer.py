@@ -5,6 +5,10 @@ each object, then watches from the list's resourceVersion with bookmarks. A
 410 Gone (expired resourceVersion) re-lists and reports every difference, so
 no change in between is missed. `synced` is set after the first full list:
 nothing may plan removals from an empty cache.
+
+Secondary indexes (client-go's indexers) map each cached value to index values, so
+"the replicas in namespace X" or "the credentials that read Secret Y" are lookups,
+not scans. Write-through (`observe`) never replaces a newer cached version.
 """
 
 from __future__ import annotations
@@ -13,13 +17,13 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 from regcred.errors import GoneError, KubeError
 from regcred.kube.client import JsonObject, KubeClient
 
-__all__ = ["Informer", "by_name", "by_namespace_and_name"]
+__all__ = ["Indexer", "Informer", "by_name", "by_namespace", "by_namespace_and_name"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,8 @@ MAX_BACKOFF_SECONDS = 30.0
 
 # (key, old value or None, new value or None)
 ChangeCallback = Callable[[Any, Any, Any], None]
+# A value's index values, e.g. its namespace, or the Secrets a credential reads.
+Indexer = Callable[[Any, Any], Iterable[str]]
 
 
 class Informer(Generic[K, V]):
@@ -45,7 +51,7 @@ class Informer(Generic[K, V]):
         project: Callable[[JsonObject], V],
         on_change: ChangeCallback | None = None,
         label_selector: str | None = None,
-        group_by: Callable[[K], str] | None = None,
+        indexers: Mapping[str, Indexer] | None = None,
         name: str | None = None,
         watch_seconds: float,
     ) -> None:
@@ -59,9 +65,11 @@ class Informer(Generic[K, V]):
         self._label_selector = label_selector
         self.name = name or path
         self._items: dict[K, V] = {}
-        # Optional secondary index (e.g. by namespace) so per-namespace reads don't scan everything.
-        self._group_by = group_by
-        self._groups: dict[str, set[K]] = {}
+        # The resourceVersion each cached value was projected from (0 when unknown).
+        self._versions: dict[K, int] = {}
+        self._indexers = dict(indexers or {})
+        # index name -> index value -> keys
+        self._indexes: dict[str, dict[str, set[K]]] = {name: {} for name in self._indexers}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -83,14 +91,15 @@ class Informer(Generic[K, V]):
         with self._lock:
             return dict(self._items)
 
-    def in_group(self, group: str) -> list[V]:
-        """Values whose key `group_by` maps to `group` (e.g. every object in one namespace)."""
+    def by_index(self, index: str, value: str) -> list[V]:
+        """The values that `index` maps to `value` (e.g. every object in one namespace)."""
         with self._lock:
-            return [self._items[key] for key in self._groups.get(group, ())]
+            return [self._items[key] for key in self._indexes[index].get(value, ())]
 
-    def groups(self) -> list[str]:
+    def index_values(self, index: str) -> list[str]:
+        """Every value `index` currently maps some object to."""
         with self._lock:
-            return list(self._groups)
+            return list(self._indexes[index])
 
     def __len__(self) -> int:
         with self._lock:
@@ -99,11 +108,15 @@ class Informer(Generic[K, V]):
     # -- write-through ---------------------------------------------------------
     def observe(self, obj: JsonObject) -> None:
         """Record an object the operator just wrote, before its watch event arrives."""
-        self._apply(self._key(obj), self._project(obj), notify=False)
+        self.observe_state(self._key(obj), self._project(obj), _resource_version(obj))
 
-    def observe_state(self, key: K, value: V) -> None:
-        """Record an already projected value the operator just read."""
-        self._apply(key, value, notify=False)
+    def observe_state(self, key: K, value: V, resource_version: str) -> None:
+        """Record an already projected value the operator just read or wrote.
+
+        Ignored when the cache already holds a newer version: a write's response or a
+        read may reach us after the watch has delivered a later change.
+        """
+        self._apply(key, value, notify=False, version=_version_number(resource_version))
 
     def forget(self, key: K) -> None:
         """Record a deletion the operator just made."""
@@ -152,33 +165,43 @@ class Informer(Generic[K, V]):
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _apply(self, key: K, value: V | None, notify: bool = True) -> None:
+    def _apply(self, key: K, value: V | None, notify: bool = True, version: int | None = None) -> None:
         with self._lock:
             old = self._items.get(key)
+            if version is not None and version < self._versions.get(key, 0):
+                return
+            if old is not None:
+                self._unindex(key, old)
             if value is None:
                 self._items.pop(key, None)
+                self._versions.pop(key, None)
             else:
                 self._items[key] = value
-            if self._group_by is not None:
-                self._regroup(key, present=value is not None)
+                self._versions[key] = version or 0
+                self._index(key, value)
         if notify and old != value and self._on_change is not None:
             try:
                 self._on_change(key, old, value)
             except Exception:  # a bad callback must not kill the watch
                 log.exception("informer %s: change callback failed", self.name)
 
-    def _regroup(self, key: K, present: bool) -> None:
-        assert self._group_by is not None
-        group = self._group_by(key)
-        if present:
-            self._groups.setdefault(group, set()).add(key)
-        elif group in self._groups:
-            self._groups[group].discard(key)
-            if not self._groups[group]:
-                del self._groups[group]
+    def _index(self, key: K, value: V) -> None:
+        for name, indexer in self._indexers.items():
+            for index_value in indexer(key, value):
+                self._indexes[name].setdefault(index_value, set()).add(key)
+
+    def _unindex(self, key: K, value: V) -> None:
+        for name, indexer in self._indexers.items():
+            index = self._indexes[name]
+            for index_value in indexer(key, value):
+                keys = index.get(index_value)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del index[index_value]
 
     def _list(self) -> str:
-        fresh: dict[K, V] = {}
+        fresh: dict[K, tuple[V, int]] = {}
         token: str | None = None
         while True:
             page = self._client.request(
@@ -187,7 +210,7 @@ class Informer(Generic[K, V]):
                 query={"labelSelector": self._label_selector, "limit": LIST_PAGE_SIZE, "continue": token},
             )
             for obj in page.get("items", []):
-                fresh[self._key(obj)] = self._project(obj)
+                fresh[self._key(obj)] = (self._project(obj), _version_number(_resource_version(obj)))
             token = page.get("metadata", {}).get("continue")
             if not token:
                 version = page["metadata"]["resourceVersion"]
@@ -196,8 +219,8 @@ class Informer(Generic[K, V]):
             previous = self._items
         for key in previous.keys() - fresh.keys():
             self._apply(key, None)
-        for key, value in fresh.items():
-            self._apply(key, value)
+        for key, (value, value_version) in fresh.items():
+            self._apply(key, value, version=value_version)
         self.last_heard = time.monotonic()
         return version
 
@@ -223,7 +246,7 @@ class Informer(Generic[K, V]):
             if kind == "DELETED":
                 self._apply(self._key(obj), None)
             else:
-                self._apply(self._key(obj), self._project(obj))
+                self._apply(self._key(obj), self._project(obj), version=_version_number(self._version))
         self.last_heard = time.monotonic()  # the server ended the watch on time: alive
 
     def _run(self) -> None:
@@ -262,3 +285,19 @@ def by_namespace_and_name(obj: Mapping[str, Any]) -> tuple[str, str]:
 def by_name(obj: Mapping[str, Any]) -> str:
     """Key of a cluster-scoped object."""
     return obj["metadata"]["name"]
+
+
+def _resource_version(obj: Mapping[str, Any]) -> str:
+    return str(obj.get("metadata", {}).get("resourceVersion", ""))
+
+
+def _version_number(resource_version: str | None) -> int:
+    """resourceVersions are opaque to clients, but every API server backed by etcd
+    writes its revision there; anything else orders as unknown (0), and is never
+    refused."""
+    return int(resource_version) if resource_version and resource_version.isdigit() else 0
+
+
+def by_namespace(key: Any, value: Any) -> tuple[str]:
+    """Indexer of namespaced objects keyed by (namespace, name)."""
+    return (key[0],)

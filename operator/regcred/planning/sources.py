@@ -28,7 +28,7 @@ from regcred.planning.dockerconfig import (
     render_docker_config,
 )
 
-__all__ = ["DOCKER_CONFIG_TYPE", "ResolvedContent", "SourceSecret", "resolve_content"]
+__all__ = ["DOCKER_CONFIG_TYPE", "ResolvedContent", "SourceSecret", "referenced_secrets", "resolve_content"]
 
 DOCKER_CONFIG_TYPE = "kubernetes.io/dockerconfigjson"
 DOCKER_CONFIG_KEY = ".dockerconfigjson"
@@ -82,6 +82,12 @@ def _decode_text(raw: bytes, where: str) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise SourceNotTextError(f"{where} is not UTF-8 text") from None
+
+
+def referenced_secrets(spec: RegistryCredentialSpec, default_namespace: str) -> frozenset[tuple[str, str]]:
+    """The (namespace, name) of every source Secret the spec reads, allowed or not."""
+    refs = [*spec.docker_config_secret_refs, *(registry.password_secret_ref for registry in spec.registries)]
+    return frozenset((ref.namespace or default_namespace, ref.name) for ref in refs)
 
 
 def resolve_content(

@@ -1,0 +1,147 @@
+"""Applying a namespace plan: the writes, their write-through to the caches, and re-planning.
+
+Sync and cleanup share `converge`: plan from the caches, write, and on a 409 re-read
+what the plan writes to and plan again. Counters are owned by their lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
+from regcred.controller.caches import Caches
+from regcred.errors import ConflictError
+from regcred.kube.client import KubeClient
+from regcred.kube.resources import apply_write, read_secret_state, read_service_account_state
+from regcred.metrics import Metrics
+from regcred.planning.plan import (
+    CredentialIntent,
+    NamespacePlan,
+    NamespaceView,
+    Outcome,
+    SecretCreate,
+    SecretDelete,
+    SecretState,
+    SecretUpdate,
+    ServiceAccountEdit,
+    plan_namespace,
+)
+
+__all__ = ["Applier", "ReconcileStats"]
+
+log = logging.getLogger(__name__)
+
+MAX_REPLANS = 4  # attempts per namespace when the view turns out stale (409)
+
+_WRITE_LABELS = {
+    SecretCreate: ("secrets", "create"),
+    SecretUpdate: ("secrets", "update"),
+    SecretDelete: ("secrets", "delete"),
+    ServiceAccountEdit: ("serviceaccounts", "patch"),
+}
+
+
+@dataclass
+class ReconcileStats:
+    """Counters the tests and benchmarks read; writes are what the API server saw us send."""
+
+    writes: int = 0
+    conflicts: int = 0
+    namespace_passes: int = 0
+    status_writes: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def count(self, counter: str, amount: int = 1) -> None:
+        with self._lock:
+            setattr(self, counter, getattr(self, counter) + amount)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class Applier:
+    def __init__(self, client: KubeClient, caches: Caches, stats: ReconcileStats, metrics: Metrics) -> None:
+        self._client = client
+        self._caches = caches
+        self.stats = stats
+        self._metrics = metrics
+
+    def converge(
+        self, view: NamespaceView, intent: CredentialIntent, gather: Callable[[], NamespaceView]
+    ) -> Outcome:
+        """Plan and apply one namespace; after a conflict, refresh the caches and `gather` again."""
+        for _ in range(MAX_REPLANS):
+            plan = plan_namespace(view, intent)
+            try:
+                self.apply(plan, intent.name)
+                return plan.outcome
+            except ConflictError as conflict:
+                self.stats.count("conflicts")
+                log.debug("namespace %s: %s; re-planning from fresh reads", view.namespace, conflict)
+                self.refresh(view)
+                view = gather()
+        raise ConflictError(f"namespace {view.namespace}: objects kept changing while being written")
+
+    def apply(self, plan: NamespacePlan, credential: str) -> None:
+        for write in plan.writes:
+            self.count_write(*_WRITE_LABELS[type(write)])
+            try:
+                result = apply_write(self._client, write)
+            except ConflictError:
+                if isinstance(write, SecretCreate):
+                    self._learn_existing(write.namespace, write.name)
+                raise
+            match write:
+                case SecretDelete():
+                    self._caches.replica_informer.forget((write.namespace, write.name))
+                case SecretCreate() | SecretUpdate():
+                    assert result is not None
+                    self._caches.replica_informer.observe(result)
+                    self._caches.foreign.drop(write.namespace, write.name)
+                case ServiceAccountEdit():
+                    assert result is not None
+                    self._caches.service_account_informer.observe(result)
+            resource, verb = _WRITE_LABELS[type(write)]
+            log.info(
+                "%s %s %s/%s", verb, resource, write.namespace, write.name,
+                extra={"credential": credential, "namespace": write.namespace},
+            )
+
+    def count_write(self, resource: str, verb: str) -> None:
+        self.stats.count("writes")
+        self._metrics.writes.labels(resource, verb).inc()
+
+    def _learn_existing(self, namespace: str, name: str) -> None:
+        """A create hit an existing Secret: find out whose it is."""
+        self._note_secret(namespace, name, read_secret_state(self._client, namespace, name))
+
+    def _note_secret(self, namespace: str, name: str, state: SecretState | None) -> None:
+        if state is None:
+            self._caches.replica_informer.forget((namespace, name))
+            self._caches.foreign.drop(namespace, name)
+        elif state.managed and state.credential:
+            self._caches.replica_informer.observe_state((namespace, name), state, state.resource_version)
+        else:
+            self._caches.foreign.put(state)
+
+    def refresh(self, view: NamespaceView) -> None:
+        """Re-read what the view's plan writes to; the caches lag behind the API server."""
+        for name in view.secrets:
+            self._note_secret(view.namespace, name, read_secret_state(self._client, view.namespace, name))
+        for account in view.service_accounts:
+            key = (view.namespace, account.name)
+            fresh = read_service_account_state(self._client, view.namespace, account.name)
+            if fresh is None:
+                self._caches.service_account_informer.forget(key)
+            else:
+                self._caches.service_account_informer.observe_state(key, fresh, fresh.resource_version)
+
+    def recheck_foreign(self, secret_name: str) -> None:
+        """Foreign Secrets are not watched: on each full pass, see whether they are still there."""
+        for namespace, name in self._caches.foreign.named(secret_name):
+            self._note_secret(namespace, name, read_secret_state(self._client, namespace, name))

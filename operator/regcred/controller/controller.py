@@ -1,0 +1,301 @@
+"""The controller: informer events become typed work items; workers plan and apply them.
+
+    SyncCredential(c)      resolve c's content; one SyncNamespace per touched namespace;
+                           again after the resync period (a delayed item, no timer)
+    SyncNamespace(c, ns)   plan (pure) and apply one namespace
+    WriteStatus(c)         write status, Events and metrics once namespace work settled
+    CleanUp(c)             remove what c added, after its in-flight work, then report
+    Verify(c)              registry logins, on their own queue and workers
+
+The informer caches are the only record of the cluster, RegistryCredentials included;
+kopf's handlers only enqueue by name and wait for cleanup. Events enqueue only the
+credentials they concern (see `gather`). No kopf here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import assert_never
+
+from regcred.config import OperatorConfig
+from regcred.controller.apply import Applier, ReconcileStats
+from regcred.controller.caches import Caches, ChangeHandlers
+from regcred.controller.gate import CredentialGate
+from regcred.controller.gather import (
+    cleanup_intent,
+    cleanup_namespaces,
+    cleanup_view,
+    credentials_for_namespace,
+    credentials_for_replica,
+    credentials_for_service_account,
+    intent,
+    namespace_view,
+    namespaces_touched,
+    resolve,
+)
+from regcred.controller.status import StatusStore
+from regcred.controller.stuckpods import StuckPodRestarter
+from regcred.controller.verification import VerificationScheduler
+from regcred.controller.work import CleanUp, RetryBackoff, SyncCredential, SyncNamespace, Verify, WorkItem, WriteStatus
+from regcred.controller.worker import start_workers
+from regcred.errors import KubeError, UnavailableError
+from regcred.kube.client import KubeClient
+from regcred.kube.resources import CredentialRecord
+from regcred.metrics import Metrics
+from regcred.planning.plan import Outcome, OutcomeKind
+from regcred.planning.selection import NamespaceInfo
+from regcred.planning.sources import ResolvedContent
+from regcred.workqueue import WorkQueue
+
+__all__ = ["Controller"]
+
+log = logging.getLogger(__name__)
+
+CACHE_SYNC_TIMEOUT = 120.0
+VERIFY_WORKERS = 2
+# How soon a cleanup looks again while the credential's admitted work is still running.
+CLEANUP_WAIT_SECONDS = 0.05
+
+
+class Controller:
+    """Keeps every RegistryCredential's replicas and ServiceAccount entries in the wanted state."""
+
+    def __init__(self, client: KubeClient, config: OperatorConfig, metrics: Metrics | None = None) -> None:
+        self.config = config
+        self.metrics = metrics or Metrics()
+        self.stats = ReconcileStats()
+        self.queue = WorkQueue()
+        self.verify_queue = WorkQueue()
+        self._backoff = RetryBackoff()
+        self._workers: list = []
+        self.gate = CredentialGate()
+        self.caches = Caches(client, config, ChangeHandlers(
+            credential=self._on_credential, namespace=self._on_namespace,
+            service_account=self._on_service_account, replica=self._on_replica, source=self._on_source,
+        ))
+        self.applier = Applier(client, self.caches, self.stats, self.metrics)
+        self.status = StatusStore(client, self.caches, self.metrics, lambda: self.stats.count("status_writes"))
+        self.verifier = VerificationScheduler(
+            self.verify_queue, config.registry_ca_file, lambda name: self._settle_status(name)
+        )
+        self.restarter = StuckPodRestarter(client, self.applier, self.status, self.metrics)
+        self.metrics.managed_secrets.set_function(lambda: len(self.caches.replica_informer))
+
+    # -- lifecycle -------------------------------------------------------------
+    @property
+    def informers(self) -> list:
+        return self.caches.informers
+
+    def start(self, wait_synced: bool = True) -> None:
+        """Start the watches, wait until every cache is filled, then start the workers."""
+        for informer in self.informers:
+            informer.start()
+        if wait_synced:
+            deadline = time.monotonic() + CACHE_SYNC_TIMEOUT
+            for informer in self.informers:
+                if not informer.synced.wait(max(0.0, deadline - time.monotonic())):
+                    raise UnavailableError(f"the {informer.name} cache did not fill in time")
+        self._workers += start_workers(
+            self.queue, "reconcile", self.config.concurrency, self._process, self._backoff, self.metrics
+        )
+        self._workers += start_workers(
+            self.verify_queue, "verify", VERIFY_WORKERS, self._process, self._backoff, self.metrics
+        )
+        log.info("controller started with %d reconcile and %d verify workers", self.config.concurrency, VERIFY_WORKERS)
+
+    def stop(self) -> None:
+        self.queue.shutdown()
+        self.verify_queue.shutdown()
+        for informer in self.informers:
+            informer.stop()
+        for worker in self._workers:
+            worker.join(timeout=10)
+
+    def caches_synced(self) -> bool:
+        return all(informer.synced.is_set() for informer in self.informers)
+
+    def health(self) -> tuple[bool, str]:
+        """Liveness: every watch thread alive and heard from recently, every worker alive."""
+        now = time.monotonic()
+        for informer in self.informers:
+            if not informer.alive():
+                return False, f"the {informer.name} watch thread died"
+            if now - informer.last_heard > informer.silence_limit:
+                return False, f"the {informer.name} watch has been silent for {now - informer.last_heard:.0f}s"
+        if not all(worker.is_alive() for worker in self._workers):
+            return False, "a worker thread died"
+        return True, "ok"
+
+    def readiness(self) -> tuple[bool, str]:
+        if not self.caches_synced():
+            return False, "caches are filling"
+        return True, "ok"
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no work is queued or running, delayed items aside (for tests and the demo)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.queue.busy(lambda item: True):
+                return True
+            time.sleep(0.05)
+        return False
+
+    # -- what kopf asks ----------------------------------------------------------
+    def enqueue_credential(self, name: str) -> None:
+        self.queue.add(SyncCredential(name))
+
+    def clean_up(self, name: str, uid: str, timeout: float) -> list[str] | None:
+        """Run the credential's cleanup through the queue; None while it has not ended in `timeout`."""
+        done, new_pass = self.gate.request_cleanup(name, uid)
+        if new_pass:
+            self.queue.add(CleanUp(name))
+        if not done.wait(timeout):
+            return None
+        return self.gate.cleanup_failures(name)
+
+    # -- triggers (informer threads: enqueue only) ----------------------------------
+    def _on_credential(self, name: str, old: CredentialRecord | None, new: CredentialRecord | None) -> None:
+        # Status-only updates compare equal (status is not part of equality): no call.
+        if new is None and old is not None:
+            self.gate.forget(name, old.uid)
+        if new is not None and not new.deleting:
+            self.queue.add(SyncCredential(name))
+        # Credentials that share a secret name may now win or lose namespaces.
+        for secret_name in {r.secret_name for r in (old, new) if r is not None and r.secret_name}:
+            for other in self.caches.credentials_with_secret_name(secret_name):
+                if other.name != name:
+                    self.queue.add(SyncCredential(other.name))
+
+    def _on_namespace(self, name: str, old: NamespaceInfo | None, new: NamespaceInfo | None) -> None:
+        for credential in credentials_for_namespace(self.caches, name, (old, new), self.config.excluded_namespaces):
+            self.queue.add(SyncNamespace(credential, name))
+
+    def _on_service_account(self, key: tuple[str, str], old: object, new: object) -> None:
+        if self.caches.namespace(key[0]) is None:
+            return  # the namespace is gone or not seen yet; its own event will bring us back
+        accounts = (old, new)  # ServiceAccountState or None
+        found = credentials_for_service_account(self.caches, key[0], accounts, self.config.excluded_namespaces)  # type: ignore[arg-type]
+        for credential in found:
+            self.queue.add(SyncNamespace(credential, key[0]))
+
+    def _on_replica(self, key: tuple[str, str], old: object, new: object) -> None:
+        if self.caches.namespace(key[0]) is None:
+            return
+        for credential in credentials_for_replica(self.caches, (old, new)):  # type: ignore[arg-type]
+            self.queue.add(SyncNamespace(credential, key[0]))
+
+    def _on_source(self, key: tuple[str, str], old: object, new: object) -> None:
+        for record in self.caches.credentials_reading(*key):
+            self.queue.add(SyncCredential(record.name))
+
+    # -- workers -------------------------------------------------------------------
+    def _process(self, item: WorkItem) -> None:
+        if isinstance(item, CleanUp):
+            self._clean_up(item.credential)
+            return
+        record = self.caches.credential(item.credential)
+        if record is None or not self.gate.enter(record.name, record.uid):
+            return  # gone, or its cleanup has begun: no more work for it
+        try:
+            self._handler(item)(record)
+        finally:
+            self.gate.leave(record.name)
+
+    def _handler(self, item: SyncCredential | SyncNamespace | WriteStatus | Verify) -> Callable[[CredentialRecord], None]:
+        match item:
+            case SyncCredential():
+                return self._sync_credential
+            case SyncNamespace(namespace=namespace):
+                return lambda record: self._sync_namespace(record, namespace)
+            case WriteStatus():
+                return self._write_status
+            case Verify():
+                return lambda record: self.verifier.verify(record, self._content(record))
+            case _:
+                assert_never(item)
+
+    def _content(self, record: CredentialRecord) -> ResolvedContent:
+        return self.status.content(record.name) or self._resolve(record)
+
+    def _resolve(self, record: CredentialRecord) -> ResolvedContent:
+        content = resolve(self.caches, record, self.config)
+        self.status.set_content(record.name, content)
+        return content
+
+    def _settle_status(self, credential: str) -> None:
+        self.queue.add(WriteStatus(credential), delay=self.config.status_debounce_seconds)
+
+    def _sync_credential(self, record: CredentialRecord) -> None:
+        if record.deleting:
+            return
+        # The periodic safety net: the queue keeps the earliest of these delayed adds.
+        self.queue.add(SyncCredential(record.name), delay=self.config.resync_seconds)
+        if record.spec is None:
+            self.queue.add(WriteStatus(record.name))
+            return
+        assert record.secret_name is not None
+        self.applier.recheck_foreign(record.secret_name)
+        content = self._resolve(record)  # sources may have changed since the last pass
+        self.verifier.schedule(record, content)
+        touched = namespaces_touched(self.caches, record, self.config.excluded_namespaces)
+        self.status.keep_namespaces(record.name, touched)
+        for namespace in sorted(touched):
+            self.queue.add(SyncNamespace(record.name, namespace))
+        self._settle_status(record.name)
+
+    def _sync_namespace(self, record: CredentialRecord, namespace: str) -> None:
+        if record.spec is None or record.deleting:
+            return
+        wanted = intent(record, self._content(record))
+        self.stats.count("namespace_passes")
+        info = self.caches.namespace(namespace)
+        outcome = Outcome(OutcomeKind.UNTARGETED)
+        if info is not None and not info.terminating:
+            excluded = self.config.excluded_namespaces
+            gather = lambda: namespace_view(self.caches, record, namespace, excluded)  # noqa: E731
+            try:
+                outcome = self.applier.converge(gather(), wanted, gather)
+            except KubeError as error:
+                self.status.record_outcome(record.name, namespace, Outcome(OutcomeKind.FAILED, "WriteFailed", str(error)))
+                self._settle_status(record.name)
+                raise
+        self.status.record_outcome(record.name, namespace, outcome)
+        self._settle_status(record.name)
+        self.restarter.handle(record, namespace, outcome, self.caches.service_accounts_in(namespace))
+
+    def _write_status(self, record: CredentialRecord) -> None:
+        if self.queue.busy(lambda item: isinstance(item, SyncNamespace) and item.credential == record.name):
+            self._settle_status(record.name)  # namespace work is still running: write once it settled
+            return
+        if record.deleting:
+            return
+        content = self._content(record) if record.spec is not None else None
+        self.status.write(record, content, self.verifier.checks_for(record, content))
+
+    def _clean_up(self, name: str) -> None:
+        uid = self.gate.requested_uid(name)
+        record = self.caches.credential(name)
+        if uid is None:
+            return
+        if record is None or record.uid != uid:
+            self.gate.report_cleanup(name, uid, [])  # gone from the cluster: nothing of it is left to us
+            return
+        if not self.gate.close(name, uid):
+            self.queue.add(CleanUp(name), delay=CLEANUP_WAIT_SECONDS)  # admitted work still running
+            return
+        failures = []
+        excluded = self.config.excluded_namespaces
+        for namespace in sorted(cleanup_namespaces(self.caches, record)):
+            if self.caches.namespace(namespace) is None:
+                continue
+            gather = lambda: cleanup_view(self.caches, record, namespace, excluded)  # noqa: E731
+            try:
+                self.applier.converge(gather(), cleanup_intent(record), gather)
+            except KubeError as error:
+                failures.append(f"{namespace}: {error}")
+        if not failures:
+            self.status.forget(name)
+            self.verifier.forget(name)
+        self.gate.report_cleanup(name, uid, failures)

@@ -1,0 +1,168 @@
+"""Gathering a plan's inputs from a ClusterState: no I/O, no locks of its own.
+
+Which namespaces a credential touches, the view of one namespace, the content its
+sources give, and which credentials a change concerns (so an event enqueues only them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from regcred.config import OperatorConfig
+from regcred.controller.state import ClusterState
+from regcred.kube.resources import CredentialRecord
+from regcred.planning.plan import CredentialIntent, NamespaceView, SecretState, ServiceAccountState
+from regcred.planning.selection import Claimant, NamespaceInfo, claim_winner, selects_namespace
+from regcred.planning.sources import ResolvedContent, resolve_content
+
+__all__ = [
+    "cleanup_intent",
+    "cleanup_namespaces",
+    "cleanup_view",
+    "credentials_for_namespace",
+    "credentials_for_replica",
+    "credentials_for_service_account",
+    "intent",
+    "namespace_view",
+    "namespaces_touched",
+    "resolve",
+    "targets",
+]
+
+
+def targets(record: CredentialRecord, info: NamespaceInfo | None, excluded: frozenset[str]) -> bool:
+    """Whether the credential wants its replica in this namespace now."""
+    return (
+        info is not None
+        and record.spec is not None
+        and not record.deleting
+        and selects_namespace(record.spec, info, excluded)
+    )
+
+
+def holder(
+    state: ClusterState, record: CredentialRecord, info: NamespaceInfo | None, targeted: bool, excluded: frozenset[str]
+) -> str | None:
+    """The other credential that holds our secret name in this namespace, if any (oldest wins)."""
+    assert record.secret_name is not None
+    claimants = [
+        Claimant(other.creation_timestamp, other.name)
+        for other in state.credentials_with_secret_name(record.secret_name)
+        if other.name != record.name and targets(other, info, excluded)
+    ]
+    if targeted:
+        claimants.append(Claimant(record.creation_timestamp, record.name))
+    winner = claim_winner(claimants)
+    return winner.name if winner is not None and winner.name != record.name else None
+
+
+def namespace_view(state: ClusterState, record: CredentialRecord, namespace: str, excluded: frozenset[str]) -> NamespaceView:
+    """Everything plan_namespace needs to know about one namespace, for one credential."""
+    assert record.secret_name is not None
+    info = state.namespace(namespace)
+    targeted = targets(record, info, excluded)
+    secrets = {
+        replica.name: replica
+        for replica in state.replicas_in(namespace)
+        if replica.credential == record.name or replica.name == record.secret_name
+    }
+    foreign = state.foreign_secret(namespace, record.secret_name)
+    if foreign is not None and record.secret_name not in secrets:
+        secrets[record.secret_name] = foreign
+    return NamespaceView(
+        namespace=namespace,
+        targeted=targeted,
+        claimed_by=holder(state, record, info, targeted, excluded),
+        secrets=secrets,
+        service_accounts=tuple(state.service_accounts_in(namespace)),
+    )
+
+
+def cleanup_intent(record: CredentialRecord) -> CredentialIntent:
+    # Without a valid spec, replicas are still known by label, under any name.
+    return CredentialIntent(
+        name=record.name, uid=record.uid, secret_name=record.secret_name or record.name, service_account_globs=()
+    )
+
+
+def cleanup_view(state: ClusterState, record: CredentialRecord, namespace: str, excluded: frozenset[str]) -> NamespaceView:
+    """One namespace as cleanup sees it: nothing targeted, only our own replicas."""
+    info = state.namespace(namespace)
+    return NamespaceView(
+        namespace=namespace,
+        targeted=False,
+        claimed_by=holder(state, record, info, False, excluded) if record.spec else None,
+        secrets={s.name: s for s in state.replicas_in(namespace) if s.credential == record.name},
+        service_accounts=tuple(state.service_accounts_in(namespace)),
+    )
+
+
+def cleanup_namespaces(state: ClusterState, record: CredentialRecord) -> set[str]:
+    """Namespaces where the credential may have left a replica or a ServiceAccount entry."""
+    secret_name = record.secret_name or record.name
+    return state.namespaces_with_replicas_of(record.name) | state.namespaces_with_entries_for(secret_name)
+
+
+def namespaces_touched(state: ClusterState, record: CredentialRecord, excluded: frozenset[str]) -> set[str]:
+    """Every namespace the credential targets or may have left something in."""
+    targeted = {name for name, info in state.namespaces().items() if targets(record, info, excluded)}
+    return targeted | cleanup_namespaces(state, record)
+
+
+def resolve(state: ClusterState, record: CredentialRecord, config: OperatorConfig) -> ResolvedContent:
+    assert record.spec is not None
+    return resolve_content(
+        record.spec,
+        state.sources(),
+        default_namespace=config.operator_namespace,
+        allowed_namespaces=config.source_namespaces,
+    )
+
+
+def intent(record: CredentialRecord, content: ResolvedContent) -> CredentialIntent:
+    assert record.spec is not None and record.secret_name is not None
+    return CredentialIntent(
+        name=record.name,
+        uid=record.uid,
+        secret_name=record.secret_name,
+        service_account_globs=tuple(record.spec.service_accounts),
+        docker_config=content.docker_config,
+        content_hash=content.content_hash,
+    )
+
+
+# -- which credentials an event concerns ---------------------------------------------
+def _targeting(state: ClusterState, infos: Iterable[NamespaceInfo | None], excluded: frozenset[str]) -> set[str]:
+    return {
+        record.name
+        for record in state.credentials()
+        if any(targets(record, info, excluded) for info in infos)
+    }
+
+
+def _holders_of(state: ClusterState, secret_names: Iterable[str]) -> set[str]:
+    return {record.name for name in secret_names for record in state.credentials_with_secret_name(name)}
+
+
+def credentials_for_namespace(
+    state: ClusterState, namespace: str, infos: Iterable[NamespaceInfo | None], excluded: frozenset[str]
+) -> set[str]:
+    """Credentials that select the namespace (before or after a change) or serve it now."""
+    serving = {replica.credential for replica in state.replicas_in(namespace) if replica.credential}
+    entries = {name for account in state.service_accounts_in(namespace) for name in account.added_by_operator}
+    return _targeting(state, infos, excluded) | serving | _holders_of(state, entries)
+
+
+def credentials_for_replica(state: ClusterState, replicas: Iterable[SecretState | None]) -> set[str]:
+    """Credentials a replica's change concerns: its owner's, and every one wanting its name."""
+    present = [replica for replica in replicas if replica is not None]
+    owners = {replica.credential for replica in present if replica.credential}
+    return owners | _holders_of(state, {replica.name for replica in present})
+
+
+def credentials_for_service_account(
+    state: ClusterState, namespace: str, accounts: Iterable[ServiceAccountState | None], excluded: frozenset[str]
+) -> set[str]:
+    """Credentials that target the account's namespace, or whose entries it carried or carries."""
+    entries = {name for account in accounts if account is not None for name in account.added_by_operator}
+    return _targeting(state, [state.namespace(namespace)], excluded) | _holders_of(state, entries)
