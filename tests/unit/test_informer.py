@@ -168,3 +168,40 @@ def test_a_watch_that_ends_resumes_from_the_last_version_seen_without_a_relist(e
     assert changes == [("x", None, "a"), ("y", None, "a"), ("x", "a", None)]
     assert api.versions() == [("list", None), ("watch", "1"), ("watch", "6"), ("watch", "7")]
     assert informer.relists == 0
+
+
+def loaded(items: list[dict[str, Any]], version: str = "10") -> Informer[str, str]:
+    """An informer of name -> team label, indexed by team, filled by one list."""
+    client: Any = ScriptedApi(lists=[[page(items, version)]], watches=[])
+    informer: Informer[str, str] = Informer(
+        client, PATH, key=by_name, project=lambda item: item["metadata"]["labels"]["team"],
+        indexers={"team": lambda key, team: (team,)}, watch_seconds=60,
+    )
+    informer.load()
+    return informer
+
+
+def test_an_index_follows_every_change_of_the_values_it_maps():
+    informer = loaded([obj("x", "1"), obj("y", "2"), obj("z", "3", team="b")])
+    assert sorted(informer.by_index("team", "a")) == ["a", "a"]
+    assert sorted(informer.index_values("team")) == ["a", "b"]
+    informer.observe(obj("x", "11", team="b"))
+    informer.forget("y")
+    assert informer.by_index("team", "a") == []
+    assert informer.by_index("team", "b") == ["b", "b"]
+    assert informer.index_values("team") == ["b"]
+
+
+@pytest.mark.parametrize(
+    ("written_version", "cached_after"),
+    [
+        ("4", "a"),  # a response older than the cached version: ignored
+        ("5", "b"),  # the same version: applied (it is what the cache holds)
+        ("6", "b"),  # newer: applied
+        ("", "b"),  # no comparable version: applied
+    ],
+)
+def test_write_through_never_replaces_a_newer_cached_version(written_version, cached_after):
+    informer = loaded([obj("x", "5")])
+    informer.observe(obj("x", written_version, team="b"))
+    assert informer.get("x") == cached_after

@@ -201,7 +201,7 @@ class Informer(Generic[K, V]):
                         del index[index_value]
 
     def _list(self) -> str:
-        fresh: dict[K, tuple[V, int]] = {}
+        fresh: dict[K, tuple[V, int | None]] = {}
         token: str | None = None
         while True:
             page = self._client.request(
@@ -291,11 +291,10 @@ def _resource_version(obj: Mapping[str, Any]) -> str:
     return str(obj.get("metadata", {}).get("resourceVersion", ""))
 
 
-def _version_number(resource_version: str | None) -> int:
+def _version_number(resource_version: str | None) -> int | None:
     """resourceVersions are opaque to clients, but every API server backed by etcd
-    writes its revision there; anything else orders as unknown (0), and is never
-    refused."""
-    return int(resource_version) if resource_version and resource_version.isdigit() else 0
+    writes its revision there; anything else is None: not ordered, never refused."""
+    return int(resource_version) if resource_version and resource_version.isdigit() else None
 
 
 def by_namespace(key: Any, value: Any) -> tuple[str]:
