@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
@@ -135,8 +136,15 @@ def test_deletion_while_the_operator_is_down_completes_when_it_starts(
         assert pull_secret_names(cluster, ns) == []
 
 
-def test_converged_cluster_sees_zero_writes_across_resyncs_and_a_restart(
-    cluster, make_namespace, credentials, sources, running_operator, wait_for
+def full_passes(operator) -> float:
+    sample = operator.controller.metrics.registry.get_sample_value(
+        "regcred_reconciles_total", {"kind": "full", "result": "success"}
+    )
+    return sample or 0.0
+
+
+def test_converged_cluster_sees_zero_writes_and_no_info_logs_across_resyncs_and_a_restart(
+    cluster, make_namespace, credentials, sources, running_operator, wait_for, caplog
 ):
     tenant, namespaces, _, name = setup_tenant(make_namespace, credentials, sources, count=3)
     for ns in namespaces:
@@ -144,9 +152,14 @@ def test_converged_cluster_sees_zero_writes_across_resyncs_and_a_restart(
     time.sleep(1)  # let the last status flush land
     before = resource_versions(cluster, namespaces, name, credentials)
     writes_before = running_operator.controller.stats.writes
+    passes_before = full_passes(running_operator)
+    caplog.clear()
+    caplog.set_level(logging.INFO)
 
-    # Longer than the resync period: at least one full pass happens.
+    # Longer than the resync period: at least one full pass happens, quietly.
     time.sleep(running_operator.config.resync_seconds + 5)
+    assert full_passes(running_operator) > passes_before
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.INFO] == []
     assert resource_versions(cluster, namespaces, name, credentials) == before
     assert running_operator.controller.stats.writes == writes_before
 
@@ -162,3 +175,33 @@ def test_deleted_namespace_is_dropped_from_status(cluster, make_namespace, crede
     tenant, (kept, gone), _, name = setup_tenant(make_namespace, credentials, sources)
     cluster.core.delete_namespace(gone)
     wait_for(lambda: credentials.status(name).get("synced") == "1/1", timeout=90, what="status 1/1")
+
+
+def test_a_source_change_touches_only_the_credential_that_reads_it(
+    cluster, make_namespace, credentials, sources, running_operator, wait_for
+):
+    rotated = setup_tenant(make_namespace, credentials, sources)
+    bystander = setup_tenant(make_namespace, credentials, sources)
+    for _, namespaces, _, name in (rotated, bystander):
+        for ns in namespaces:
+            wait_patched(cluster, wait_for, ns, name)
+    time.sleep(1)  # let the last status flush land
+    _, rotated_namespaces, rotated_source, rotated_name = rotated
+    _, bystander_namespaces, _, bystander_name = bystander
+    untouched = resource_versions(cluster, bystander_namespaces, bystander_name, credentials)
+    writes_before = running_operator.controller.stats.writes
+    old_hash = credentials.status(rotated_name)["contentHash"]
+
+    sources.replace_data(rotated_source, {"password": f"pw-{uuid.uuid4().hex}"})
+    wait_for(
+        lambda: all(
+            (secret := replica(cluster, ns, rotated_name)) is not None
+            and secret.metadata.annotations["regcred.dev/content-hash"] != old_hash
+            for ns in rotated_namespaces
+        ),
+        what="the rotated credential's replicas updated",
+    )
+    time.sleep(1)
+    # One replica update per namespace of the credential that reads the Secret, nothing else.
+    assert running_operator.controller.stats.writes - writes_before == len(rotated_namespaces)
+    assert resource_versions(cluster, bystander_namespaces, bystander_name, credentials) == untouched
