@@ -13,7 +13,7 @@ __all__ = ["add_connection_arguments", "add_namespace_arguments", "config_from_a
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     """--kubeconfig and --context, as kubectl spells them."""
     parser.add_argument(
-        "--kubeconfig", metavar="PATH", help="kubeconfig (default: $KUBECONFIG, ~/.kube/config, or in-cluster)"
+        "--kubeconfig", metavar="PATH", help="kubeconfig (default: the first file in $KUBECONFIG; else in-cluster config in a Pod, else ~/.kube/config)"
     )
     parser.add_argument("--context", metavar="NAME", help="kubeconfig context")
 

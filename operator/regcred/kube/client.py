@@ -72,7 +72,8 @@ class ClientPolicy:
 
 
 def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> k8s_client.ApiClient:
-    """An ApiClient from a kubeconfig (explicit, $KUBECONFIG or ~/.kube/config) or in-cluster config."""
+    """An ApiClient: the explicit kubeconfig, else $KUBECONFIG's first file; with neither,
+    the in-cluster config when in a Pod, else ~/.kube/config."""
     # Read $KUBECONFIG now: the client library reads it once, at its import.
     kubeconfig = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
     configuration = k8s_client.Configuration()
