@@ -27,8 +27,11 @@ def read_until_ready(demo: subprocess.Popen) -> str:
     while "ready: kubeconfig=" not in output:
         remaining = deadline - time.monotonic()
         assert remaining > 0 and demo.poll() is None, f"demo not ready:\n{output}"
+        # Read the pipe itself: lines left in a file object's buffer would never wake select.
         if select.select([demo.stdout], [], [], remaining)[0]:
-            output += demo.stdout.readline()
+            chunk = os.read(demo.stdout.fileno(), 65536)
+            assert chunk, f"demo closed its output:\n{output}"
+            output += chunk.decode(errors="replace")
     return output
 
 
