@@ -1,6 +1,6 @@
-"""The Argo CD health check for RegistryCredential, run by a real Lua interpreter.
+"""The Argo CD health checks in deploy/argocd/ (RegistryCredential, Application), in Lua.
 
-Each case of health_test.yaml (Argo CD's own test layout) runs health.lua the way Argo
+Each case of each check's health_test.yaml (Argo CD's own test layout) runs health.lua the way Argo
 CD does: Lua 5.1 (Argo CD embeds gopher-lua, a 5.1 implementation) with only the base
 and table libraries, the object as the global `obj`, and the script's returned table
 read for `status` and `message`.
@@ -18,11 +18,22 @@ from lupa import lua51
 
 REPO = Path(__file__).resolve().parents[2]
 ARGOCD = REPO / "deploy" / "argocd"
-CHECK_DIR = ARGOCD / "resource_customizations" / "regcred.dev" / "RegistryCredential"
-HEALTH_LUA = (CHECK_DIR / "health.lua").read_text()
-CASES: list[dict[str, Any]] = yaml.safe_load((CHECK_DIR / "health_test.yaml").read_text())["tests"]
+CUSTOMIZATIONS = ARGOCD / "resource_customizations"
+# Each check in Argo CD's layout (GROUP/KIND/health.lua) and its argocd-cm key.
+CHECK_DIRS = {
+    "resource.customizations.health.regcred.dev_RegistryCredential": CUSTOMIZATIONS
+    / "regcred.dev"
+    / "RegistryCredential",
+    "resource.customizations.health.argoproj.io_Application": CUSTOMIZATIONS
+    / "argoproj.io"
+    / "Application",
+}
 ARGOCD_CM = ARGOCD / "argocd-cm-health.yaml"
-ARGOCD_CM_KEY = "resource.customizations.health.regcred.dev_RegistryCredential"
+CASES = [
+    (check_dir, case)
+    for check_dir in CHECK_DIRS.values()
+    for case in yaml.safe_load((check_dir / "health_test.yaml").read_text())["tests"]
+]
 # What Argo CD accepts from a health script; anything else becomes Unknown.
 HEALTH_CODES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
 # Standard libraries Argo CD does not open for health scripts.
@@ -42,24 +53,31 @@ def run_health_check(script: str, obj: dict[str, Any]) -> dict[str, Any]:
     return dict(returned.items())
 
 
-def load_object(relative_path: str) -> dict[str, Any]:
+def load_object(check_dir: Path, relative_path: str) -> dict[str, Any]:
     """A testdata object as Argo CD sees it: JSON, so YAML timestamps arrive as strings."""
-    document = yaml.safe_load((CHECK_DIR / relative_path).read_text())
+    document = yaml.safe_load((check_dir / relative_path).read_text())
     return json.loads(json.dumps(document, default=str))  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[Path(case["inputPath"]).stem for case in CASES])
-def test_health_check_case(case: dict[str, Any]) -> None:
-    health = run_health_check(HEALTH_LUA, load_object(case["inputPath"]))
+def case_id(check_dir: Path, case: dict[str, Any]) -> str:
+    return f"{check_dir.name}-{Path(case['inputPath']).stem}"
+
+
+@pytest.mark.parametrize(("check_dir", "case"), CASES, ids=[case_id(*item) for item in CASES])
+def test_health_check_case(check_dir: Path, case: dict[str, Any]) -> None:
+    script = (check_dir / "health.lua").read_text()
+    health = run_health_check(script, load_object(check_dir, case["inputPath"]))
     assert health["status"] in HEALTH_CODES
     assert health == case["healthStatus"]
 
 
-def test_every_testdata_object_has_a_case_and_each_outcome_is_covered() -> None:
-    listed = sorted(case["inputPath"] for case in CASES)
-    on_disk = sorted(f"testdata/{path.name}" for path in (CHECK_DIR / "testdata").glob("*.yaml"))
+@pytest.mark.parametrize("check_dir", CHECK_DIRS.values(), ids=lambda path: path.name)
+def test_every_testdata_object_has_a_case_and_each_outcome_is_covered(check_dir: Path) -> None:
+    cases = [case for directory, case in CASES if directory == check_dir]
+    listed = sorted(case["inputPath"] for case in cases)
+    on_disk = sorted(f"testdata/{path.name}" for path in (check_dir / "testdata").glob("*.yaml"))
     assert listed == on_disk
-    assert {case["healthStatus"]["status"] for case in CASES} == {
+    assert {case["healthStatus"]["status"] for case in cases} == {
         "Healthy",
         "Progressing",
         "Degraded",
@@ -74,7 +92,9 @@ def test_sandbox_matches_argo_cd() -> None:
         run_health_check('return { status = ("Healthy"):sub(1) }', {})
 
 
-def test_argocd_cm_snippet_embeds_the_script_verbatim() -> None:
+def test_argocd_cm_snippet_embeds_the_scripts_verbatim() -> None:
     config_map = yaml.safe_load(ARGOCD_CM.read_text())
     assert (config_map["kind"], config_map["metadata"]["name"]) == ("ConfigMap", "argocd-cm")
-    assert config_map["data"] == {ARGOCD_CM_KEY: HEALTH_LUA}
+    assert config_map["data"] == {
+        key: (check_dir / "health.lua").read_text() for key, check_dir in CHECK_DIRS.items()
+    }
