@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 CHART = DEPLOY / "chart"
 SERVICEMONITOR_COMPONENT = DEPLOY / "components" / "servicemonitor"
+POD_PULL_SECRETS_COMPONENT = DEPLOY / "components" / "pod-pull-secrets"
 CRD_FILE = REPO / "crds" / "regcred.dev_registrycredentials.yaml"
 OPERATOR_NAMESPACE = "regcred-system"
 
@@ -54,10 +55,15 @@ def only(manifests: list[Manifest], kind: str) -> Manifest:
 
 def servicemonitor_overlay(folder: Path) -> Path:
     """Write, in `folder`, the overlay a user would: deploy/ plus the ServiceMonitor component."""
+    return component_overlay(folder, SERVICEMONITOR_COMPONENT)
+
+
+def component_overlay(folder: Path, component: Path) -> Path:
+    """Write, in `folder`, the overlay a user would: deploy/ plus one of deploy/components/."""
     # kustomize accepts only relative paths to other kustomizations.
     (folder / "kustomization.yaml").write_text(
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
         f"resources: [{os.path.relpath(DEPLOY, folder)}]\n"
-        f"components: [{os.path.relpath(SERVICEMONITOR_COMPONENT, folder)}]\n"
+        f"components: [{os.path.relpath(component, folder)}]\n"
     )
     return folder

@@ -10,9 +10,11 @@ from manifests import (
     CHART,
     CRD_FILE,
     DEPLOY,
+    POD_PULL_SECRETS_COMPONENT,
     REPO,
     Manifest,
     by_identity,
+    component_overlay,
     only,
     run_tool,
     servicemonitor_overlay,
@@ -61,6 +63,14 @@ def test_servicemonitor_value_renders_the_kustomize_component(
     assert by_identity(with_monitor) == by_identity(
         without_namespace_object(kustomize(servicemonitor_overlay(tmp_path)))
     )
+
+
+def test_pod_pull_secret_policy_value_renders_the_kustomize_component(
+    helm_template, kustomize, tmp_path: Path
+):
+    with_policy = helm_template("--set", "podPullSecretPolicy.enabled=true")
+    overlay = component_overlay(tmp_path, POD_PULL_SECRETS_COMPONENT)
+    assert by_identity(with_policy) == by_identity(without_namespace_object(kustomize(overlay)))
 
 
 def test_namespace_values_become_operator_flags(helm_template):

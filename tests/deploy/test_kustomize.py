@@ -10,7 +10,9 @@ import yaml
 from manifests import (
     DEPLOY,
     OPERATOR_NAMESPACE,
+    POD_PULL_SECRETS_COMPONENT,
     Manifest,
+    component_overlay,
     identity,
     only,
     parse_documents,
@@ -19,6 +21,7 @@ from manifests import (
 )
 
 import regcred
+from regcred.planning.plan import CREDENTIAL_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE
 
 IMAGE = "ghcr.io/regcred/regcred-operator"
 
@@ -56,6 +59,22 @@ def test_the_servicemonitor_component_scrapes_the_metrics_service(kustomize, tmp
     assert endpoint["path"] == "/metrics"
     assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]}
     assert len(manifests) == len(kustomize(DEPLOY)) + 1
+
+
+def test_the_pod_pull_secrets_component_adds_only_the_admission_policy(kustomize, tmp_path: Path):
+    manifests = kustomize(component_overlay(tmp_path, POD_PULL_SECRETS_COMPONENT))
+    policy = only(manifests, "MutatingAdmissionPolicy")
+    binding = only(manifests, "MutatingAdmissionPolicyBinding")
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert policy["spec"]["paramKind"] == {"apiVersion": "v1", "kind": "Secret"}
+    # The parameters are the operator's replicas, by the labels it puts on them.
+    selector = binding["spec"]["paramRef"]["selector"]
+    assert selector["matchLabels"] == {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
+    assert selector["matchExpressions"] == [{"key": CREDENTIAL_LABEL, "operator": "Exists"}]
+    assert "namespace" not in binding["spec"]["paramRef"]  # the Pod's own namespace
+    assert binding["spec"]["paramRef"]["parameterNotFoundAction"] == "Allow"
+    assert policy["spec"]["failurePolicy"] == "Ignore"
+    assert len(manifests) == len(kustomize(DEPLOY)) + 2
 
 
 @pytest.mark.e2e
