@@ -299,18 +299,17 @@ class Applications:
         """Ask for a comparison now, as ``argocd app get --refresh`` does."""
         self.patch(name, {"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}})
 
-    def sync(self, name: str, marker: str, initiator: str = "regcred-tests") -> None:
+    def sync(self, name: str, marker: str) -> None:
         """Start a sync operation, as ``argocd app sync`` does through the API server.
 
-        `marker` goes into the operation's info, which Argo CD copies into
-        ``status.operationState``: `synced` then tells when this very sync is done.
+        `marker` names the initiator; `synced(marker)` then tells when this very sync is
+        done, even if a later operation has replaced it in ``status.operationState``.
         """
         app = self.get(name)
         assert app is not None, f"no Application {name}"
         options = app["spec"].get("syncPolicy", {}).get("syncOptions", [])
         operation = {
-            "initiatedBy": {"username": initiator},
-            "info": [{"name": "marker", "value": marker}],
+            "initiatedBy": {"username": marker},
             "sync": {"syncOptions": options, "syncStrategy": {"hook": {}}},
         }
         self.patch(name, {"operation": operation})
@@ -335,12 +334,19 @@ class Applications:
 
 
 def synced(marker: str) -> Callable[[dict[str, Any]], bool]:
-    """True once the sync started by `Applications.sync(..., marker)` succeeded."""
+    """True once the sync started by `Applications.sync(..., marker)` succeeded.
+
+    A full sync that succeeds is recorded in ``status.history`` with its initiator; the
+    operation state alone may already show a later sync (a self-heal, say).
+    """
 
     def check(app: dict[str, Any]) -> bool:
-        state = app.get("status", {}).get("operationState", {})
-        info = state.get("operation", {}).get("info", [])
-        return state.get("phase") == "Succeeded" and {"name": "marker", "value": marker} in info
+        status = app.get("status", {})
+        state = status.get("operationState", {})
+        if state.get("phase") in ("Running", "Terminating"):
+            return False
+        initiators = [entry.get("initiatedBy", {}) for entry in status.get("history", [])]
+        return {"username": marker} in initiators
 
     return check
 
