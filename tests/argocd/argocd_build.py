@@ -139,7 +139,7 @@ def _build(install: ArgoCDInstall) -> None:
         upstream = download_go_mod(f"{ARGOCD_MODULE}@{ARGOCD_VERSION}", module, env, log)
         source = _module_dir(module, env, log)
         (module / "go.mod").write_text(argocd_wrapper_go_mod(upstream))
-        _progress(f"compiling Argo CD with {GO_TOOLCHAIN} (about 7 min on 2 cores when cold) ...")
+        _progress(f"compiling Argo CD with {GO_TOOLCHAIN} (10 min of CPU time when cold) ...")
         stamp = f"-s -w -X {ARGOCD_MODULE}/common.version={ARGOCD_VERSION.removeprefix('v')}"
         go_build(module, str(install.bin / "argocd"), [f"{ARGOCD_MODULE}/cmd"], env, log, stamp)
         for name in COMMANDS[1:]:

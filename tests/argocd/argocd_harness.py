@@ -32,6 +32,7 @@ from regcred.controlplane.runner import die_with_parent_hook, free_port
 
 __all__ = [
     "ARGOCD_NAMESPACE",
+    "PATIENCE_SECONDS",
     "ApplicationRecorder",
     "Applications",
     "ArgoCD",
@@ -44,6 +45,9 @@ HEALTH_PATCH = REPO / "deploy" / "argocd" / "argocd-cm-health.yaml"
 # How often the controller compares every Application with Git and the cluster (the
 # default is 120 s plus up to 60 s of jitter); a test waits a few of these at most.
 APP_RESYNC_SECONDS = 5
+# How long to wait for what takes seconds on an idle machine: the bound of a wait, never
+# a timed assertion. Test machines may be shared, and then everything is slower.
+PATIENCE_SECONDS = 300.0
 GROUP, VERSION = "argoproj.io", "v1alpha1"
 STOP_GRACE_SECONDS = 10.0
 
@@ -115,7 +119,11 @@ class ArgoCD:
                     "info",
                 ],
             )
-            wait_for(lambda: _port_open(repo_port) or self._check_alive(), 60, "the repo-server")
+            wait_for(
+                lambda: _port_open(repo_port) or self._check_alive(),
+                PATIENCE_SECONDS,
+                "the repo-server",
+            )
             self._spawn(
                 "application-controller",
                 [
@@ -319,7 +327,7 @@ class Applications:
         name: str,
         condition: Callable[[dict[str, Any]], Any],
         what: str,
-        timeout: float = 120,
+        timeout: float = PATIENCE_SECONDS,
     ) -> dict[str, Any]:
         """Poll the Application until `condition(app)` is true; return the Application."""
 
@@ -392,7 +400,7 @@ def wait_established(kubectl: Kubectl, crd: str) -> None:
         conditions = kubectl.json("get", "crd", crd).get("status", {}).get("conditions") or []
         return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
-    wait_for(established, 60, f"CRD {crd} established", interval=0.2)
+    wait_for(established, PATIENCE_SECONDS, f"CRD {crd} established", interval=0.2)
 
 
 def _exists(kubectl: Kubectl, kind: str, name: str) -> bool:

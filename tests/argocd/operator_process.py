@@ -8,6 +8,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from argocd_harness import PATIENCE_SECONDS
+
 from regcred.controlplane import wait_for
 from regcred.controlplane.runner import die_with_parent_hook, free_port
 
@@ -52,7 +54,7 @@ class OperatorProcess:
                 process_group=0,
                 preexec_fn=die_with_parent_hook(),  # noqa: PLW1509
             )
-        wait_for(self.ready, 60, "the operator's /readyz")
+        wait_for(self.ready, PATIENCE_SECONDS, "the operator's /readyz")
 
     def ready(self) -> bool:
         if self.popen is None or self.popen.poll() is not None:

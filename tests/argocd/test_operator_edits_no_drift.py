@@ -23,7 +23,7 @@ from argocd_env import (
     example_credential,
     team_service_account,
 )
-from argocd_harness import ApplicationRecorder, resource_status, sync_status
+from argocd_harness import PATIENCE_SECONDS, ApplicationRecorder, resource_status, sync_status
 from kubernetes import client
 
 from regcred.controlplane import wait_for
@@ -56,7 +56,9 @@ def test_operator_writes_leave_applications_synced(argo_env: ArgoEnv):
     env.start_platform(example_credential(service_accounts=["default", TEAM_SERVICE_ACCOUNT]))
     env.start_team({"serviceaccount.yaml": team_service_account(0, ["frontend-own"])})
     wait_for(
-        lambda: SECRET in entries(core), 60, "the operator's entry in the team's ServiceAccount"
+        lambda: SECRET in entries(core),
+        PATIENCE_SECONDS,
+        "the operator's entry in the team's ServiceAccount",
     )
     started = {
         name: env.apps.get(name)["status"]["operationState"]["startedAt"]  # type: ignore[index]
@@ -86,18 +88,22 @@ def test_operator_writes_leave_applications_synced(argo_env: ArgoEnv):
             "-p",
             '{"stringData": {"password": "rotated-in-the-test"}}',
         )
-        wait_for(lambda: replica_password(core) == "rotated-in-the-test", 60, "the rotated replica")
+        wait_for(
+            lambda: replica_password(core) == "rotated-in-the-test",
+            PATIENCE_SECONDS,
+            "the rotated replica",
+        )
 
     def delete_replica() -> None:
         uid = core.read_namespaced_secret(SECRET, TEAM_NAMESPACE).metadata.uid
         core.delete_namespaced_secret(SECRET, TEAM_NAMESPACE)
-        wait_for(lambda: _uid(core) not in (None, uid), 60, "the replica restored")
+        wait_for(lambda: _uid(core) not in (None, uid), PATIENCE_SECONDS, "the replica restored")
 
     def remove_entry() -> None:
         core.patch_namespaced_service_account(
             TEAM_SERVICE_ACCOUNT, TEAM_NAMESPACE, [{"op": "remove", "path": "/imagePullSecrets/1"}]
         )
-        wait_for(lambda: SECRET in entries(core), 60, "the entry restored")
+        wait_for(lambda: SECRET in entries(core), PATIENCE_SECONDS, "the entry restored")
 
     def new_namespace() -> None:
         core.create_namespace(
@@ -105,7 +111,11 @@ def test_operator_writes_leave_applications_synced(argo_env: ArgoEnv):
                 metadata=client.V1ObjectMeta(name="team-later", labels={"tenant": "acme"})
             )
         )
-        wait_for(lambda: _uid(core, "team-later") is not None, 60, "a replica in the new namespace")
+        wait_for(
+            lambda: _uid(core, "team-later") is not None,
+            PATIENCE_SECONDS,
+            "a replica in the new namespace",
+        )
 
     operator_writes: list[Callable[[], None]] = [
         rotate,

@@ -38,7 +38,7 @@ from argocd_env import (
     example_credential,
     team_service_account,
 )
-from argocd_harness import operation_phase, synced
+from argocd_harness import PATIENCE_SECONDS, operation_phase, synced
 from kubernetes import client, watch
 
 from regcred.controlplane import wait_for
@@ -95,6 +95,8 @@ class PodStream:
                 continue
             secrets = [ref.name for ref in created.spec.image_pull_secrets or []]
             self.admitted.append((self.during, secrets))
+            # Some room for the rest of the machine: Argo CD watches every Pod too.
+            self._stop.wait(0.01)
 
     def lacking(self, secret: str) -> int:
         return sum(1 for _, secrets in self.admitted if secret not in secrets)
@@ -252,14 +254,23 @@ def team(argo_env: ArgoEnv) -> Iterator[StartTeam]:
         if ignore_differences is not None:
             application["spec"]["ignoreDifferences"] = ignore_differences
         env.start_team({"serviceaccount.yaml": team_service_account(0, pull_secrets)}, application)
-        wait_for(lambda: SECRET in (account_entries(core) or []), 60, "the operator's entry")
+        wait_for(
+            lambda: SECRET in (account_entries(core) or []),
+            PATIENCE_SECONDS,
+            "the operator's entry",
+        )
 
     yield start
     # No resources finalizer on this Application: its ServiceAccount stays, so remove it.
     env.apps.delete("team-frontend")
-    wait_for(lambda: env.apps.get("team-frontend") is None, 60, "the Application gone")
+    wait_for(
+        lambda: env.apps.get("team-frontend") is None, PATIENCE_SECONDS, "the Application gone"
+    )
     core.delete_namespaced_service_account(TEAM_SERVICE_ACCOUNT, TEAM_NAMESPACE)
-    core.delete_collection_namespaced_pod(TEAM_NAMESPACE, label_selector="app=stream")
+    # A thousand Pods or more: give the API server time to delete them all.
+    core.delete_collection_namespaced_pod(
+        TEAM_NAMESPACE, label_selector="app=stream", _request_timeout=PATIENCE_SECONDS
+    )
 
 
 @pytest.fixture
@@ -289,7 +300,7 @@ def wait_until_policy_active(core: client.CoreV1Api) -> None:
         admitted = core.create_namespaced_pod(TEAM_NAMESPACE, probe, dry_run="All")
         return SECRET in [ref.name for ref in admitted.spec.image_pull_secrets or []]
 
-    wait_for(mutated, 30, "the admission policy in force", interval=0.2)
+    wait_for(mutated, PATIENCE_SECONDS, "the admission policy in force", interval=0.2)
 
 
 def run_syncs(
@@ -304,7 +315,11 @@ def run_syncs(
                 pods.during = account.during = kind
                 events[kind](revision)
                 # Each sync is over; the operator puts its entry back before the next one.
-                wait_for(lambda: SECRET in (account_entries(core) or []), 60, "the entry restored")
+                wait_for(
+                    lambda: SECRET in (account_entries(core) or []),
+                    PATIENCE_SECONDS,
+                    "the entry restored",
+                )
                 pods.during = account.during = "between syncs"
     print(
         f"\nPods admitted: {len(pods.admitted)}, without {SECRET}: {pods.lacking(SECRET)} "

@@ -11,7 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from argocd_env import ArgoEnv, example_credential
-from argocd_harness import ApplicationRecorder, health_status, resource_status, sync_status
+from argocd_harness import (
+    PATIENCE_SECONDS,
+    ApplicationRecorder,
+    health_status,
+    resource_status,
+    sync_status,
+)
 from kubernetes import client
 
 from regcred.controlplane import wait_for
@@ -62,7 +68,7 @@ def test_credentials_application_stays_synced_and_healthy_while_status_changes(a
             # The operator copies the Secret there and writes a new count into the status.
             wait_for(
                 lambda before=before: ready_message(env) not in (None, before),
-                60,
+                PATIENCE_SECONDS,
                 "a new Ready message",
             )
             status_versions.append(ready_message(env) or "")
@@ -75,7 +81,11 @@ def test_credentials_application_stays_synced_and_healthy_while_status_changes(a
                 "a comparison after the status write",
             )
         env.cluster.core.delete_namespace("team-status-0")
-        wait_for(lambda: ready_message(env) != status_versions[-1], 60, "the count going down")
+        wait_for(
+            lambda: ready_message(env) != status_versions[-1],
+            PATIENCE_SECONDS,
+            "the count going down",
+        )
         env.apps.refresh("registry-credentials")
         final = env.apps.wait(
             "registry-credentials",

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from argocd_env import ARGOCD_DIR, PLATFORM_REPO_URL, REPO, ArgoEnv
 from argocd_harness import (
+    PATIENCE_SECONDS,
     ApplicationRecorder,
     health_status,
     operation_phase,
@@ -202,7 +203,7 @@ def bootstrap_and_open_the_gate(env: ArgoEnv) -> str:
             .get("observedGeneration")
             == 1
         ),
-        30,
+        PATIENCE_SECONDS,
         "the credential's status",
     )
     return gate_opened
