@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 CHART = DEPLOY / "chart"
 SERVICEMONITOR_COMPONENT = DEPLOY / "components" / "servicemonitor"
-CRD_FILE = REPO / "crds" / "regcred.dev_registrycredentials.yaml"
+CRD_FILES = sorted((REPO / "crds").glob("regcred.dev_*.yaml"))
 OPERATOR_NAMESPACE = "regcred-system"
 
 Manifest = dict[str, Any]

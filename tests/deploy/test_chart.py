@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from manifests import (
     CHART,
-    CRD_FILE,
+    CRD_FILES,
     DEPLOY,
     REPO,
     Manifest,
@@ -37,12 +37,13 @@ def test_lint_is_clean(helm_bin: Path):
     assert "[WARNING]" not in output and "[ERROR]" not in output, output
 
 
-def test_the_chart_crd_is_the_canonical_crd():
-    chart_crd = CHART / "crds" / CRD_FILE.name
-    assert chart_crd.read_bytes() == CRD_FILE.read_bytes(), (
-        f"copy {CRD_FILE.relative_to(REPO)} to {chart_crd.relative_to(REPO)} (Helm reads CRDs only there)"
-    )
-    assert sorted(path.name for path in (CHART / "crds").iterdir()) == [CRD_FILE.name]
+def test_the_chart_crds_are_the_canonical_crds():
+    for crd in CRD_FILES:
+        chart_crd = CHART / "crds" / crd.name
+        assert chart_crd.exists() and chart_crd.read_bytes() == crd.read_bytes(), (
+            f"copy {crd.relative_to(REPO)} to {chart_crd.relative_to(REPO)} (Helm reads CRDs only there)"
+        )
+    assert sorted(path.name for path in (CHART / "crds").iterdir()) == [crd.name for crd in CRD_FILES]
 
 
 def test_chart_and_app_version_are_the_package_version():

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from regcred.controller.caches import Caches
 from regcred.controller.clock import utc_now
 from regcred.errors import InvalidSpecError
-from regcred.kube.client import JsonObject, KubeClient
-from regcred.kube.resources import CredentialRecord, credential_reference, patch_credential_status, post_event
+from regcred.kube.client import KubeClient
+from regcred.kube.resources import CredentialRecord, patch_credential_status, post_event
 from regcred.metrics import Metrics
 from regcred.models import RegistryCheck, RegistryCredentialStatus
 from regcred.planning.conditions import READY, SOURCE_VALID, build_status
@@ -73,11 +73,11 @@ class StatusStore:
 
     def count_restart(self, record: CredentialRecord) -> None:
         with self._lock:
-            self._restarted[record.name] = self._restarted_pods(record) + 1
+            self._restarted[record.key] = self._restarted_pods(record) + 1
 
     def _restarted_pods(self, record: CredentialRecord) -> int:
         # Counted here, starting from the status (kept across operator restarts).
-        return self._restarted.get(record.name, record.status.restarted_pods if record.status else 0)
+        return self._restarted.get(record.key, record.status.restarted_pods if record.status else 0)
 
     def forget(self, credential: str) -> None:
         with self._lock:
@@ -97,8 +97,8 @@ class StatusStore:
                 overrides=[], outcomes={}, now=utc_now(),
             )
         with self._lock:
-            outcomes = dict(self._outcomes.get(record.name, {}))
-            stuck_pods = [key for keys in self._stuck.get(record.name, {}).values() for key in keys]
+            outcomes = dict(self._outcomes.get(record.key, {}))
+            stuck_pods = [key for keys in self._stuck.get(record.key, {}).values() for key in keys]
             restarted_pods = self._restarted_pods(record)
         assert record.secret_name is not None
         return build_status(
@@ -120,15 +120,16 @@ class StatusStore:
     ) -> None:
         """Export the status as metrics; write it and announce transitions when it changed."""
         status = self.status_for(record, content, checks)
-        self._export(record.name, status)
+        self._export(record.key, status)
         previous = record.status
         if previous is not None and previous.model_dump() == status.model_dump():
             return
         body = status.model_dump(by_alias=True, exclude_none=True)
-        result = patch_credential_status(self._client, record.name, body)
+        result = patch_credential_status(self._client, record, body)
         self._on_write()
-        self._caches.credential_informer.observe(result)
-        self._announce_transitions(result, previous, status)
+        informer = self._caches.tenant_credential_informer if record.tenant_owned else self._caches.credential_informer
+        informer.observe(result)
+        self._announce_transitions(record, previous, status)
 
     def _export(self, credential: str, status: RegistryCredentialStatus) -> None:
         with self._lock:
@@ -144,7 +145,7 @@ class StatusStore:
             self._metrics.last_sync.labels(credential=credential).set(time.time())
 
     def _announce_transitions(
-        self, body: JsonObject, previous: RegistryCredentialStatus | None, current: RegistryCredentialStatus
+        self, record: CredentialRecord, previous: RegistryCredentialStatus | None, current: RegistryCredentialStatus
     ) -> None:
         before = {c.type: c.status for c in (previous.conditions if previous else [])}
         for condition in current.conditions:
@@ -152,9 +153,9 @@ class StatusStore:
                 continue
             log.info(
                 "%s is now %s: %s", condition.type, condition.status, condition.message,
-                extra={"credential": body["metadata"]["name"], "reason": condition.reason},
+                extra={"credential": record.key, "reason": condition.reason},
             )
             if condition.type == READY and condition.status == "True":
-                post_event(self._client, credential_reference(body), "Normal", condition.reason, condition.message)
+                post_event(self._client, record.reference, "Normal", condition.reason, condition.message)
             elif condition.type in (READY, SOURCE_VALID, CREDENTIALS_VALID) and condition.status == "False":
-                post_event(self._client, credential_reference(body), "Warning", condition.reason, condition.message)
+                post_event(self._client, record.reference, "Warning", condition.reason, condition.message)
