@@ -15,7 +15,9 @@ from manifests import (
     by_identity,
     only,
     run_tool,
-    servicemonitor_overlay,
+    SERVICEMONITOR_COMPONENT,
+    TENANT_BOUNDARY_COMPONENT,
+    component_overlay,
 )
 
 import regcred
@@ -60,8 +62,19 @@ def test_servicemonitor_value_renders_the_kustomize_component(
 ):
     with_monitor = helm_template("--set", "metrics.serviceMonitor.enabled=true")
     assert by_identity(with_monitor) == by_identity(
-        without_namespace_object(kustomize(servicemonitor_overlay(tmp_path)))
+        without_namespace_object(kustomize(component_overlay(tmp_path, SERVICEMONITOR_COMPONENT)))
     )
+
+
+def test_tenant_values_render_the_tenant_boundary_component(helm_template, kustomize, tmp_path: Path):
+    with_boundary = helm_template(
+        "--set", "tenantLabel=capsule.clastix.io/tenant", "--set", "tenantBoundary.enabled=true"
+    )
+    assert by_identity(with_boundary) == by_identity(
+        without_namespace_object(kustomize(component_overlay(tmp_path, TENANT_BOUNDARY_COMPONENT)))
+    )
+    parsed = build_parser().parse_args(operator_args(with_boundary))
+    assert parsed.tenant_label == "capsule.clastix.io/tenant"
 
 
 def test_namespace_values_become_operator_flags(helm_template):
