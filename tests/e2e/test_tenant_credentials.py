@@ -7,13 +7,14 @@ namespaces; tenant B has namespaces of its own; platform credentials are cluster
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from kubernetes import client
-from objects import SERVER, pull_secret_names, replica
+from objects import SERVER, kubectl_regcred, pull_secret_names, replica
 from tenancy import TENANT_LABEL, TenantWorld, refused
 
 from e2e.conftest import poll
@@ -192,3 +193,26 @@ def test_a_name_a_platform_credential_uses_is_a_reported_conflict(cluster, tenan
     wait_for(lambda: len(a.status("pull").get("conflictedNamespaces", [])) == 2, what="A's conflicts reported")
     assert {ns: replica(cluster, ns, "pull").metadata.resource_version for ns in a.namespaces} == platform_copies
     credentials.delete(platform)
+
+
+def test_the_plugin_plans_and_reports_tenant_credentials(cluster, tenants, wait_for, operator_namespace):
+    a, b = tenants
+    a.create_secret("robot-pw", "tenant-a-password")
+    a.create_credential("pull", pull_spec("robot-pw"))
+    wait_for(lambda: a.status("pull").get("synced") == "2/2", what="A's status 2/2")
+    settings = ("--tenant-label", TENANT_LABEL, "--operator-namespace", operator_namespace)
+
+    status = kubectl_regcred(cluster, "status", "pull", "-n", a.home, "-o", "json", *settings)
+    assert status.returncode == 0, status.stderr
+    (report,) = json.loads(status.stdout)
+    assert (report["kind"], report["namespace"], report["credential"]) == (TENANT_KIND, a.home, "pull")
+    assert sorted(row["namespace"] for row in report["namespaces"]) == sorted(a.namespaces)
+    everything = kubectl_regcred(cluster, "status", *settings)
+    assert f"{TENANT_KIND} {a.home}/pull:" in everything.stdout
+
+    # Widening the spec to every namespace still plans nothing outside the tenant.
+    manifest = a.credential_body("pull", pull_spec("robot-pw", namespaces=["*"], secretName="wider"))
+    plan = kubectl_regcred(cluster, "plan", "-f", "-", "-o", "json", *settings, stdin=json.dumps(manifest))
+    (preview,) = json.loads(plan.stdout)
+    planned = {row["namespace"] for row in preview["namespaces"] if row["outcome"] == "Synced"}
+    assert planned == set(a.namespaces) and b.home not in {row["namespace"] for row in preview["namespaces"]}
