@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Self
 
-from bench import workload
+from bench import many_credentials, workload
 from bench.cluster import run_concurrently, secret_body
 from regcred.errors import KubeError
 from regcred.kube.client import JsonObject, KubeClient
@@ -20,7 +20,9 @@ __all__ = [
     "measure_convergence",
     "measure_fan_out",
     "measure_floor",
+    "measure_many_fan_out",
     "measure_new_namespaces",
+    "measure_one_source_change",
     "measure_rotation",
     "percentile",
 ]
@@ -227,6 +229,37 @@ def measure_rotation(kube: KubeClient, namespaces: frozenset[str], generation: i
         lambda: workload.rotate_source(kube, generation),
         namespaces,
         workload.everywhere(content_hash),
+        accounts=False,
+    )
+
+
+# -- many credentials ---------------------------------------------------------------
+def measure_many_fan_out(
+    kube: KubeClient, fleet: many_credentials.Fleet, concurrency: int
+) -> float:
+    """Apply every credential (`concurrency` at a time); seconds until every namespace holds its
+    credential's replica and its `default` ServiceAccount lists it."""
+    return measure_convergence(
+        kube,
+        "many credentials: fan-out",
+        lambda: fleet.apply_credentials(kube, concurrency),
+        fleet.namespaces,
+        fleet.wanted({}).get,
+        many_credentials.REPLICAS_SELECTOR,
+    )
+
+
+def measure_one_source_change(
+    kube: KubeClient, fleet: many_credentials.Fleet, index: int, generation: int
+) -> float:
+    """Change credential `index`'s source password; seconds until its replicas carry it."""
+    return measure_convergence(
+        kube,
+        "one source changes",
+        lambda: fleet.change_source(kube, index, generation),
+        fleet.served(index),
+        fleet.wanted({index: generation}).get,
+        many_credentials.REPLICAS_SELECTOR,
         accounts=False,
     )
 

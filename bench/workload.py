@@ -25,8 +25,10 @@ from regcred.planning.sources import (
 
 __all__ = [
     "CREDENTIAL",
+    "CREDENTIALS_PATH",
     "REPLICAS_SELECTOR",
     "REPLICA_NAME",
+    "USERNAME",
     "Wanted",
     "WantedReplica",
     "accounts_patched",
