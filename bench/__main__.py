@@ -22,6 +22,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, Path]:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
@@ -77,6 +84,20 @@ def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, Path]:
         help="Secrets the operator must ignore (default 20000)",
     )
     parser.add_argument(
+        "--many-credentials",
+        type=non_negative_int,
+        default=200,
+        metavar="C",
+        help="credentials of the many-credentials scenario, each serving its own slice of the "
+        "namespaces, on a cluster of its own (default 200; 0 skips it)",
+    )
+    parser.add_argument(
+        "--many-credentials-namespaces",
+        type=positive_int,
+        metavar="N",
+        help="namespaces of the many-credentials scenario (default: the largest of --sizes)",
+    )
+    parser.add_argument(
         "--stop-grace-seconds",
         type=float,
         default=30.0,
@@ -110,6 +131,8 @@ def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, Path]:
         stop_grace_seconds=args.stop_grace_seconds,
         external_kubeconfig=args.kubeconfig,
         log_dir=log_dir,
+        many_credentials=args.many_credentials,
+        many_credentials_namespaces=args.many_credentials_namespaces or max(args.sizes),
     )
     return settings, args.results_dir / f"bench-{stamp}"
 
