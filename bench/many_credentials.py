@@ -11,6 +11,7 @@ and, when one credential's source changes, one Secret update per namespace it se
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -94,9 +95,7 @@ class Fleet:
 
     def content(self, index: int, generation: int) -> tuple[bytes, str]:
         """Credential `index`'s replica data and content hash at its source's `generation`."""
-        return replica_content(
-            self.spec(index), self.source(index), USERNAME, password(index, generation)
-        )
+        return _content(self, index, generation)
 
     def wanted(self, generations: Mapping[int, int]) -> dict[str, WantedReplica]:
         """Per namespace, the replica it should hold; sources not in `generations` are at 0."""
@@ -146,6 +145,29 @@ class Fleet:
             f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/secrets/{self.source(index)}",
             {"data": {"password": base64.b64encode(password(index, generation)).decode()}},
         )
+
+    def reported(self, kube: KubeClient, generations: Mapping[int, int]) -> bool:
+        """Every credential's status reports its namespaces synced with the content of its
+        source's generation (0 where not in `generations`): the operator's own "done"."""
+        live = {item["metadata"]["name"]: item for item in list_all(kube, CREDENTIALS_PATH)}
+        for index in range(self.credentials):
+            item = live.get(self.credential(index))
+            if item is None:
+                return False
+            status = item.get("status") or {}
+            ready = any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in status.get("conditions") or ()
+            )
+            _, content_hash = self.content(index, generations.get(index, 0))
+            if not (
+                ready
+                and status.get("observedGeneration") == item["metadata"].get("generation")
+                and status.get("contentHash") == content_hash
+                and status.get("syncedNamespaces") == len(self.served(index))
+            ):
+                return False
+        return True
 
     # -- the floor: exactly the writes the scenario needs ----------------------------
     def _floor_body(self, index: int, generation: int) -> JsonObject:
@@ -202,6 +224,14 @@ class Fleet:
 
         run_concurrently(delete, range(self.credentials), concurrency)
         delete_namespaces(kube, self.namespaces, concurrency)
+
+
+@functools.cache
+def _content(fleet: Fleet, index: int, generation: int) -> tuple[bytes, str]:
+    # Polled statuses are compared with it every second: build each content once.
+    return replica_content(
+        fleet.spec(index), fleet.source(index), USERNAME, password(index, generation)
+    )
 
 
 def _delete(kube: KubeClient, path: str) -> None:

@@ -15,6 +15,7 @@ import datetime
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from bench.operator_process import OperatorProcess, OperatorRecord
 __all__ = [
     "BenchRun",
     "ManyCredentialsResult",
+    "OperatorWindow",
     "Settings",
     "SizeResult",
     "SteadyResult",
@@ -48,9 +50,11 @@ QUIET_SECONDS = 5.0
 STATUS_SETTLE_SECONDS = 2.0
 # Connections the harness keeps: one per concurrent writer, plus its watches and polls.
 HARNESS_EXTRA_CONNECTIONS = 8
-# After convergence, the operator's window of requests stays open until it has written
-# nothing for QUIET_SECONDS (status flushes, Events), or at most this long.
-SETTLE_TIMEOUT_SECONDS = 300.0
+# After convergence, the operator's window of requests stays open until its statuses
+# report the change and it has then written nothing for QUIET_SECONDS; the statuses get
+# at most this long, and so does the wait for quiet after them.
+SETTLE_TIMEOUT_SECONDS = 600.0
+STATUS_POLL_SECONDS = 1.0
 AUDIT_POLL_SECONDS = 0.5
 # The credential whose source changes in the many-credentials scenario.
 CHANGED_CREDENTIAL = 0
@@ -105,27 +109,34 @@ class SteadyResult:
 
 
 @dataclass(frozen=True)
-class ManyCredentialsResult:
-    """Seconds, and the operator's requests (None without an audit log), of one run.
+class OperatorWindow:
+    """What the operator did after the harness acted, until it had settled: its statuses
+    report the change and it has then written nothing for QUIET_SECONDS.
 
-    Request windows open when the harness acts and close once the operator has written
-    nothing for QUIET_SECONDS after convergence; `*_last_write` is how many seconds after
-    convergence its last write in the window came (negative: before).
+    Seconds count from the harness's action; None where not known (no audit log, or
+    the statuses did not report within SETTLE_TIMEOUT_SECONDS).
     """
+
+    requests: RequestCount | None
+    reported_after: float | None
+    last_write_after: float | None
+
+
+@dataclass(frozen=True)
+class ManyCredentialsResult:
+    """The many-credentials scenario's figures, one run of each."""
 
     credentials: int
     namespaces: int
     setup_seconds: float  # sources and namespaces created, ServiceAccounts present
     floor_fan_out: float
     fan_out: float
-    fan_out_requests: RequestCount | None
-    fan_out_last_write: float | None
+    fan_out_window: OperatorWindow
     changed_credential: str
     changed_namespaces: int  # those it serves: one replica update each is needed
     floor_source_change: float
     source_change: float
-    source_change_requests: RequestCount | None
-    source_change_last_write: float | None
+    source_change_window: OperatorWindow
     # The source change's writes: to the changed credential's replicas, to that credential
     # itself (status, metadata), and to anything else, by resource.
     own_replica_writes: int | None
@@ -397,12 +408,17 @@ class ManyCredentialsRun:
         label = f"{fleet.credentials} credentials x {len(fleet.namespaces)} namespaces"
         log = f"operator-many-{fleet.credentials}x{len(fleet.namespaces)}.log"
         with start_operator(self.cluster, self.settings, self.run, self.epoch, label, log):
-            fan_out_start = now()
+            fan_out_start, fan_out_clock = now(), time.perf_counter()
             fan_out = scenarios.measure_many_fan_out(kube, fleet, concurrency)
-            fan_out_requests, fan_out_last, _ = self.settle(fan_out_start, fan_out)
-            change_start = now()
+            fan_out_window, _ = self.settle(
+                fan_out_start, fan_out_clock, lambda: fleet.reported(kube, {})
+            )
+            generations = {CHANGED_CREDENTIAL: 1}
+            change_start, change_clock = now(), time.perf_counter()
             change = scenarios.measure_one_source_change(kube, fleet, CHANGED_CREDENTIAL, 1)
-            change_requests, change_last, written = self.settle(change_start, change)
+            change_window, written = self.settle(
+                change_start, change_clock, lambda: fleet.reported(kube, generations)
+            )
             self.clean_up_external()
         split = (
             many_credentials.writes_split(fleet, CHANGED_CREDENTIAL, written)
@@ -415,46 +431,50 @@ class ManyCredentialsRun:
             setup_seconds=setup_seconds,
             floor_fan_out=floor_fan_out,
             fan_out=fan_out,
-            fan_out_requests=fan_out_requests,
-            fan_out_last_write=fan_out_last,
+            fan_out_window=fan_out_window,
             changed_credential=fleet.credential(CHANGED_CREDENTIAL),
             changed_namespaces=len(fleet.served(CHANGED_CREDENTIAL)),
             floor_source_change=floor_change,
             source_change=change,
-            source_change_requests=change_requests,
-            source_change_last_write=change_last,
+            source_change_window=change_window,
             own_replica_writes=split[0],
             own_credential_writes=split[1],
             other_writes=split[2],
         )
 
     def settle(
-        self, start: datetime.datetime, converged_after: float
-    ) -> tuple[RequestCount | None, float | None, dict[tuple[str, str, str], int] | None]:
-        """Wait until the operator has written nothing for QUIET_SECONDS; then its requests
-        since `start`, when its last write came (seconds after convergence) and its writes
-        by object. Without an audit log, only the wait."""
-        converged = start + datetime.timedelta(seconds=converged_after)
+        self, start: datetime.datetime, clock: float, reported: Callable[[], bool]
+    ) -> tuple[OperatorWindow, dict[tuple[str, str, str], int] | None]:
+        """Wait until `reported` (the statuses show the change), then until the operator has
+        written nothing for QUIET_SECONDS; return what it did since `start` (wall clock;
+        `clock`, the same moment by time.perf_counter) and, with an audit log, its writes by
+        object. Polling the statuses each second costs the API server a list of the
+        credentials; it begins only once the replicas have converged."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
+        reported_after = None
+        while time.monotonic() < deadline:
+            if reported():
+                reported_after = time.perf_counter() - clock
+                break
+            time.sleep(STATUS_POLL_SECONDS)
         audit_log = self.cluster.audit_log
         if audit_log is None:
             time.sleep(QUIET_SECONDS)
-            return None, None, None
+            return OperatorWindow(None, reported_after, None), None
         deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
         while True:
             last = last_write(audit_log, OPERATOR_USER, start)
-            quiet_since = max(converged, last) if last is not None else converged
-            if (now() - quiet_since).total_seconds() >= QUIET_SECONDS:
-                break
-            if time.monotonic() > deadline:
-                break  # still writing: the window closes here, and its figures say so
+            quiet = (now() - (last or start)).total_seconds()
+            if quiet >= QUIET_SECONDS or time.monotonic() > deadline:
+                break  # past the deadline it is still writing: the window closes, and says so
             time.sleep(AUDIT_POLL_SECONDS)
         end = now()
-        last_after = None if last is None else (last - converged).total_seconds()
-        return (
+        window = OperatorWindow(
             count_requests(audit_log, OPERATOR_USER, start, end),
-            last_after,
-            writes_by_object(audit_log, OPERATOR_USER, start, end),
+            reported_after,
+            None if last is None else (last - start).total_seconds(),
         )
+        return window, writes_by_object(audit_log, OPERATOR_USER, start, end)
 
     def clean_up_external(self) -> None:
         """On someone else's cluster, remove what the scenario made; needs the operator running."""

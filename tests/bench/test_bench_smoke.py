@@ -28,6 +28,7 @@ SCENARIOS = (
     "peak RSS, restarted, 0 unrelated Secrets",
     "peak RSS, restarted, 40 unrelated Secrets",
     "many credentials: fan-out (5 x 4 namespaces)",
+    "many credentials: every status reports synced",
     "many credentials: writes in fan-out",
     "many credentials: reads in fan-out",
     "one source changes: time to its 4 replicas",
