@@ -292,7 +292,7 @@ def _stop_row(run: BenchRun) -> Row:
     figure = f"killed {len(killed)} of {len(stopped)}" if killed else f"all {len(stopped)} exited"
     return Row(
         "operator stop on SIGTERM",
-        max(run.settings.sizes),
+        max(run.settings.sizes, default=run.settings.many_credentials_namespaces),
         f"{figure}, slowest {slowest:.1f} s",
         "",
         "",

@@ -181,7 +181,7 @@ def machine_facts() -> dict[str, object]:
 def run_benchmark(settings: Settings) -> BenchRun:
     run = BenchRun(settings=settings, machine=machine_facts())
     epoch = time.monotonic()
-    largest = max(settings.sizes)
+    largest = max(settings.sizes, default=0)
     for size in settings.sizes:
         pool = settings.concurrency + HARNESS_EXTRA_CONNECTIONS
         with bench_cluster(settings.external_kubeconfig, pool) as cluster:
