@@ -193,6 +193,14 @@ def _by_verb(requests: dict[str, int]) -> str:
     return ", ".join(f"{verb} {count}" for verb, count in sorted(verbs.items()))
 
 
+def _reported_row(scenario: str, n: int, reported: float | None, converged: float) -> Row:
+    """When the operator's statuses said what the watches had seen, seconds after the action."""
+    if reported is None:
+        return Row(scenario, n, f"not in {SETTLE_TIMEOUT_SECONDS:.0f} s", "", "", "", None)
+    after = f"{reported - converged:+.2f} s after the replicas"
+    return Row(scenario, n, f"{reported:.2f} s", "", after, "", None)
+
+
 def _many_credentials_rows(many: ManyCredentialsResult) -> list[Row]:
     """Fan-out of every credential and one source's change, against the writes they need."""
     n, credentials = many.namespaces, many.credentials
@@ -206,18 +214,12 @@ def _many_credentials_rows(many: ManyCredentialsResult) -> list[Row]:
             has_target=False,
         )
     ]
-    reported = many.fan_out_window.reported_after
     table.append(
-        Row(
+        _reported_row(
             f"many credentials: every status reports synced ({credentials})",
             n,
-            f"{reported:.2f} s"
-            if reported is not None
-            else f"not in {SETTLE_TIMEOUT_SECONDS:.0f} s",
-            "",
-            f"+{reported - many.fan_out:.2f} s after the replicas" if reported is not None else "",
-            "",
-            None,
+            many.fan_out_window.reported_after,
+            many.fan_out,
         )
     )
     # The floor: one Secret create and one ServiceAccount patch per namespace.
@@ -259,6 +261,14 @@ def _many_credentials_rows(many: ManyCredentialsResult) -> list[Row]:
             [many.source_change],
             [many.floor_source_change],
             has_target=False,
+        )
+    )
+    table.append(
+        _reported_row(
+            "one source changes: its status reports the new content",
+            n,
+            many.source_change_window.reported_after,
+            many.source_change,
         )
     )
     # Its replicas, one update each, and its status (the content hash is in it).

@@ -32,6 +32,7 @@ SCENARIOS = (
     "many credentials: writes in fan-out",
     "many credentials: reads in fan-out",
     "one source changes: time to its 4 replicas",
+    "one source changes: its status reports the new content",
     "one source changes: writes",
     "operator stop on SIGTERM",
 )
