@@ -226,9 +226,18 @@ def _many_credentials_rows(many: ManyCredentialsResult) -> list[Row]:
     floor_writes = 2 * n
     requests = many.fan_out_window.requests
     if requests is None:
-        table.append(
-            Row("many credentials: writes in fan-out", n, "n/a (no audit log)", "", "", "", None)
-        )
+        for name in ("writes", "reads"):
+            table.append(
+                Row(
+                    f"many credentials: {name} in fan-out",
+                    n,
+                    "n/a (no audit log)",
+                    "",
+                    "",
+                    "",
+                    None,
+                )
+            )
     else:
         table.append(
             Row(
