@@ -14,7 +14,6 @@ import base64
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 from bench.cluster import (
@@ -35,6 +34,7 @@ from bench.workload import (
 from regcred.errors import NotFoundError
 from regcred.kube.client import JsonObject, KubeClient
 from regcred.models import API_GROUP, API_VERSION, KIND
+from regcred.planning.conditions import READY
 from regcred.planning.plan import CREDENTIAL_LABEL
 
 __all__ = ["REPLICAS_SELECTOR", "SLICE_LABEL", "Fleet", "writes_split"]
@@ -72,7 +72,7 @@ class Fleet:
     def floor_secret_name(self, index: int) -> str:
         return f"{self._id(index)}-floor"
 
-    @cached_property
+    @functools.cached_property
     def namespaces(self) -> list[str]:
         return [f"{PREFIX}-{i:05d}" for i in range(self.namespace_count)]
 
@@ -156,7 +156,7 @@ class Fleet:
                 return False
             status = item.get("status") or {}
             ready = any(
-                c.get("type") == "Ready" and c.get("status") == "True"
+                c.get("type") == READY and c.get("status") == "True"
                 for c in status.get("conditions") or ()
             )
             _, content_hash = self.content(index, generations.get(index, 0))
