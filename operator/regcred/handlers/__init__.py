@@ -9,6 +9,8 @@ queue does everything else, cleanup and the periodic resync included.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from typing import Any
 
 import kopf
@@ -61,6 +63,10 @@ def start_controller(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
     controller = Controller(client, config, metrics)
     controller.start()
     memo["controller"] = controller
+    stop_requested = memo.get("stop_requested")
+    if stop_requested is not None and stop_requested.is_set():
+        # Asked to stop before kopf's signal handlers were in place: kopf has them now.
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 @kopf.on.cleanup()
