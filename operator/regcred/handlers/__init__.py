@@ -27,6 +27,9 @@ __all__ = ["FINALIZER"]
 FINALIZER = f"{API_GROUP}/cleanup"
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
 TENANT_RESOURCE = (API_GROUP, API_VERSION, TENANT_PLURAL)
+# Connections kept for the informers' watches, beside one per worker: the fixed
+# collections, the source namespaces, and room for tenants' namespaces.
+WATCH_CONNECTIONS = 32
 # How long one delete handler call waits for the queue to report cleanup done; kopf
 # calls again (without an error logged) until it is.
 CLEANUP_WAIT_SECONDS = 10.0
@@ -55,7 +58,10 @@ def start_controller(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
     config: OperatorConfig = memo.get("config") or config_from_env()
     metrics: Metrics = memo.get("metrics") or Metrics()
     client = KubeClient(
-        load_api_client(memo.get("kubeconfig"), memo.get("context")),
+        # Every worker may write at once while each informer holds its watch open.
+        load_api_client(
+            memo.get("kubeconfig"), memo.get("context"), connections=config.concurrency + WATCH_CONNECTIONS
+        ),
         on_error=lambda verb: metrics.api_errors.labels(verb=verb).inc(),
         # Set by the runner: request timeouts, the leader's write gate, the user agent.
         policy=memo.get("client_policy") or ClientPolicy(),

@@ -71,13 +71,22 @@ class ClientPolicy:
     user_agent: str | None = None
 
 
-def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> k8s_client.ApiClient:
+def load_api_client(
+    kubeconfig: str | None = None, context: str | None = None, connections: int | None = None
+) -> k8s_client.ApiClient:
     """An ApiClient: the explicit kubeconfig, else $KUBECONFIG's first file; with neither,
-    the in-cluster config when in a Pod, else ~/.kube/config."""
+    the in-cluster config when in a Pod, else ~/.kube/config.
+
+    `connections` is how many connections to keep open for reuse: at least the requests
+    in flight at once, watches included. Beyond it, each extra connection is closed after
+    its request, and the next one pays a new TLS handshake.
+    """
     # Read $KUBECONFIG now: the client library reads it once, at its import.
     kubeconfig = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
     configuration = k8s_client.Configuration()
     configuration.retries = TRANSPORT_RETRIES
+    if connections is not None:
+        configuration.connection_pool_maxsize = connections
     if kubeconfig is None and context is None:
         try:
             k8s_config.load_incluster_config(client_configuration=configuration)
