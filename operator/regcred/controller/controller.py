@@ -277,6 +277,9 @@ class Controller:
         if self.queue.busy(lambda item: isinstance(item, SyncNamespace) and item.credential == record.key):
             self._settle_status(record.key)  # namespace work is still running: write once it settled
             return
+        if (delay := self.status.write_delay(record.key)) > 0:
+            self.queue.add(WriteStatus(record.key), delay=delay)
+            return
         if record.deleting:
             return
         content = self._content(record) if record.spec is not None else None

@@ -28,13 +28,23 @@ __all__ = ["StatusStore"]
 log = logging.getLogger(__name__)
 
 
+# A credential's status is written at most once a second: namespaces arriving one by one
+# (a namespace provisioner at 5/s) would otherwise cost a status write each.
+MIN_STATUS_INTERVAL_SECONDS = 1.0
+
+
 class StatusStore:
-    def __init__(self, client: KubeClient, caches: Caches, metrics: Metrics, on_write: Callable[[], None]) -> None:
+    def __init__(
+        self, client: KubeClient, caches: Caches, metrics: Metrics, on_write: Callable[[], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
         self._caches = caches
         self._metrics = metrics
         self._on_write = on_write
+        self._clock = clock
         self._lock = threading.Lock()
+        self._written_at: dict[str, float] = {}
         self._outcomes: dict[str, dict[str, Outcome]] = {}
         self._content: dict[str, ResolvedContent] = {}
         self._stuck: dict[str, dict[str, tuple[str, ...]]] = {}  # credential -> namespace -> Pod keys
@@ -79,9 +89,17 @@ class StatusStore:
         # Counted here, starting from the status (kept across operator restarts).
         return self._restarted.get(record.key, record.status.restarted_pods if record.status else 0)
 
+    def write_delay(self, credential: str) -> float:
+        """How long until the credential's status may be written again."""
+        with self._lock:
+            written_at = self._written_at.get(credential)
+        if written_at is None:
+            return 0.0
+        return max(0.0, written_at + MIN_STATUS_INTERVAL_SECONDS - self._clock())
+
     def forget(self, credential: str) -> None:
         with self._lock:
-            for per_credential in (self._outcomes, self._content, self._stuck, self._restarted):
+            for per_credential in (self._outcomes, self._content, self._stuck, self._restarted, self._written_at):
                 per_credential.pop(credential, None)
         self._metrics.forget_credential(credential)
 
@@ -126,6 +144,8 @@ class StatusStore:
             return
         body = status.model_dump(by_alias=True, exclude_none=True)
         result = patch_credential_status(self._client, record, body)
+        with self._lock:
+            self._written_at[record.key] = self._clock()
         self._on_write()
         informer = self._caches.tenant_credential_informer if record.tenant_owned else self._caches.credential_informer
         informer.observe(result)
