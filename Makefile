@@ -7,8 +7,9 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 # `make bench` settings: namespaces per run (the largest also runs the steady-state
-# scenarios), the idle window in seconds, a kubeconfig to benchmark instead of a local
-# control plane, and further `python -m bench` options (`python -m bench --help`).
+# scenarios and sizes the many-credentials one; `N=` runs only that), the idle window in
+# seconds, a kubeconfig to benchmark instead of a local control plane, and further
+# `python -m bench` options (`python -m bench --help`).
 N ?= 100 1000
 IDLE ?= 60
 BENCH_KUBECONFIG ?=

@@ -13,6 +13,7 @@ from bench.report import rows, table, write_json, write_plot
 from bench.run import Settings, run_benchmark
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+DEFAULT_MANY_NAMESPACES = 1000
 
 
 def positive_int(text: str) -> int:
@@ -22,16 +23,23 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, Path]:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
         "--sizes",
         type=int,
-        nargs="+",
+        nargs="*",
         default=[100, 1000],
         metavar="N",
         help="namespaces per fan-out/rotation run; the largest also runs the steady-state "
-        "scenarios (default: 100 1000; 5000 for platform scale)",
+        "scenarios (default: 100 1000; 5000 for platform scale; none: only many credentials)",
     )
     parser.add_argument(
         "--rounds",
@@ -77,6 +85,21 @@ def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, Path]:
         help="Secrets the operator must ignore (default 20000)",
     )
     parser.add_argument(
+        "--many-credentials",
+        type=non_negative_int,
+        default=200,
+        metavar="C",
+        help="credentials of the many-credentials scenario, each serving its own slice of the "
+        "namespaces, on a cluster of its own (default 200; 0 skips it)",
+    )
+    parser.add_argument(
+        "--many-credentials-namespaces",
+        type=positive_int,
+        metavar="N",
+        help=f"namespaces of the many-credentials scenario (default: the largest of --sizes, "
+        f"{DEFAULT_MANY_NAMESPACES} without sizes)",
+    )
+    parser.add_argument(
         "--stop-grace-seconds",
         type=float,
         default=30.0,
@@ -95,6 +118,8 @@ def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, Path]:
         help="where JSON, plot and operator logs go",
     )
     args = parser.parse_args(argv)
+    if not args.sizes and not args.many_credentials:
+        parser.error("nothing to run: no --sizes and --many-credentials 0")
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     log_dir = args.results_dir / f"bench-{stamp}-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -110,6 +135,9 @@ def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, Path]:
         stop_grace_seconds=args.stop_grace_seconds,
         external_kubeconfig=args.kubeconfig,
         log_dir=log_dir,
+        many_credentials=args.many_credentials,
+        many_credentials_namespaces=args.many_credentials_namespaces
+        or max(args.sizes, default=DEFAULT_MANY_NAMESPACES),
     )
     return settings, args.results_dir / f"bench-{stamp}"
 

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.run import BenchRun, SizeResult
+from bench.run import (
+    SETTLE_TIMEOUT_SECONDS,
+    BenchRun,
+    ManyCredentialsResult,
+    SizeResult,
+    SteadyResult,
+)
 from bench.scenarios import percentile
 
 __all__ = ["Row", "rows", "table", "write_json", "write_plot"]
@@ -45,9 +51,15 @@ def _seconds(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} s ({min(values):.2f}-{max(values):.2f})"
 
 
-def _ratio_row(scenario: str, namespaces: int, operator: list[float], floor: list[float]) -> Row:
+def _ratio_row(
+    scenario: str,
+    namespaces: int,
+    operator: list[float],
+    floor: list[float],
+    has_target: bool = True,
+) -> Row:
     ratio = statistics.median(operator) / statistics.median(floor)
-    targeted = namespaces >= RATIO_TARGET_MIN_NAMESPACES
+    targeted = has_target and namespaces >= RATIO_TARGET_MIN_NAMESPACES
     return Row(
         scenario,
         namespaces,
@@ -92,9 +104,15 @@ def rows(run: BenchRun) -> list[Row]:
         table.append(_ratio_row("fan-out", size.namespaces, size.fan_out, size.floor_fan_out))
         table.append(_ratio_row("rotation", size.namespaces, size.rotation, size.floor_rotation))
         table.append(_round_writes_row(size))
-    steady = run.steady
-    if steady is None:
-        return table
+    if run.steady is not None:
+        table += _steady_rows(run, run.steady)
+    if run.many_credentials is not None:
+        table += _many_credentials_rows(run.many_credentials)
+    return table + [_stop_row(run)]
+
+
+def _steady_rows(run: BenchRun, steady: SteadyResult) -> list[Row]:
+    table = []
     n = steady.namespaces
     latency = steady.new_namespaces
     label = f"new namespace ({len(latency.controller_manager)} at {latency.rate_per_second:g}/s)"
@@ -164,7 +182,126 @@ def rows(run: BenchRun) -> list[Row]:
             steady.peak_rss_with_unrelated < MAX_RSS_MIB * MIB and abs(growth) <= MAX_RSS_GROWTH,
         )
     )
-    return table + [_stop_row(run)]
+    return table
+
+
+def _by_verb(requests: dict[str, int]) -> str:
+    verbs: dict[str, int] = {}
+    for request, count in requests.items():
+        verb = request.split()[0]
+        verbs[verb] = verbs.get(verb, 0) + count
+    return ", ".join(f"{verb} {count}" for verb, count in sorted(verbs.items()))
+
+
+def _reported_row(scenario: str, n: int, reported: float | None, converged: float) -> Row:
+    """When the operator's statuses said what the watches had seen, seconds after the action."""
+    if reported is None:
+        return Row(scenario, n, f"not in {SETTLE_TIMEOUT_SECONDS:.0f} s", "", "", "", None)
+    after = f"{reported - converged:+.2f} s after the replicas"
+    return Row(scenario, n, f"{reported:.2f} s", "", after, "", None)
+
+
+def _many_credentials_rows(many: ManyCredentialsResult) -> list[Row]:
+    """Fan-out of every credential and one source's change, against the writes they need."""
+    n, credentials = many.namespaces, many.credentials
+    each = f"{n // credentials}" if n % credentials == 0 else f"{n / credentials:.1f}"
+    table = [
+        _ratio_row(
+            f"many credentials: fan-out ({credentials} x {each} namespaces)",
+            n,
+            [many.fan_out],
+            [many.floor_fan_out],
+            has_target=False,
+        )
+    ]
+    table.append(
+        _reported_row(
+            f"many credentials: every status reports synced ({credentials})",
+            n,
+            many.fan_out_window.reported_after,
+            many.fan_out,
+        )
+    )
+    # The floor: one Secret create and one ServiceAccount patch per namespace.
+    floor_writes = 2 * n
+    requests = many.fan_out_window.requests
+    if requests is None:
+        for name in ("writes", "reads"):
+            table.append(
+                Row(
+                    f"many credentials: {name} in fan-out",
+                    n,
+                    "n/a (no audit log)",
+                    "",
+                    "",
+                    "",
+                    None,
+                )
+            )
+    else:
+        table.append(
+            Row(
+                "many credentials: writes in fan-out",
+                n,
+                str(requests.writes),
+                str(floor_writes),
+                f"{requests.writes - floor_writes:+d}",
+                "",
+                None,
+            )
+        )
+        reads = requests.read_requests
+        table.append(
+            Row(
+                "many credentials: reads in fan-out",
+                n,
+                f"{requests.reads} ({_by_verb(reads)})" if reads else "0",
+                "0",
+                f"+{requests.reads}",
+                "",
+                None,
+            )
+        )
+    served = many.changed_namespaces
+    table.append(
+        _ratio_row(
+            f"one source changes: time to its {served} replicas (1 of {credentials} credentials)",
+            n,
+            [many.source_change],
+            [many.floor_source_change],
+            has_target=False,
+        )
+    )
+    table.append(
+        _reported_row(
+            "one source changes: its status reports the new content",
+            n,
+            many.source_change_window.reported_after,
+            many.source_change,
+        )
+    )
+    # Its replicas, one update each, and its status (the content hash is in it).
+    allowed = served + 1
+    if many.own_replica_writes is None or many.own_credential_writes is None:
+        table.append(
+            Row("one source changes: writes", n, "n/a (no audit log)", str(served), "", "", None)
+        )
+        return table
+    elsewhere = sum((many.other_writes or {}).values())
+    total = many.own_replica_writes + many.own_credential_writes + elsewhere
+    table.append(
+        Row(
+            "one source changes: writes",
+            n,
+            f"{total} ({many.own_replica_writes} its replicas, "
+            f"{many.own_credential_writes} its credential, {elsewhere} elsewhere)",
+            f"{served} (+1 status)",
+            f"{total - served:+d}",
+            f"<= {allowed}, none elsewhere",
+            total <= allowed and elsewhere == 0,
+        )
+    )
+    return table
 
 
 def _stop_row(run: BenchRun) -> Row:
@@ -174,7 +311,7 @@ def _stop_row(run: BenchRun) -> Row:
     figure = f"killed {len(killed)} of {len(stopped)}" if killed else f"all {len(stopped)} exited"
     return Row(
         "operator stop on SIGTERM",
-        max(run.settings.sizes),
+        max(run.settings.sizes, default=run.settings.many_credentials_namespaces),
         f"{figure}, slowest {slowest:.1f} s",
         "",
         "",
@@ -253,13 +390,24 @@ def write_plot(run: BenchRun, path: Path) -> bool:
             labels.append(f"{name}\nN={size.namespaces}")
             operator.append(statistics.median(mine))
             floor.append(statistics.median(theirs))
+    many = run.many_credentials
+    if many is not None:
+        for name, mine_once, theirs_once in (
+            (f"fan-out, {many.credentials}\ncredentials", many.fan_out, many.floor_fan_out),
+            ("one source\nchanges", many.source_change, many.floor_source_change),
+        ):
+            labels.append(f"{name}\nN={many.namespaces}")
+            operator.append(mine_once)
+            floor.append(theirs_once)
     positions = range(len(labels))
     times.bar([p - 0.2 for p in positions], operator, 0.4, label="operator")
     times.bar([p + 0.2 for p in positions], floor, 0.4, label="floor (direct writes)")
     times.set_xticks(list(positions), labels)
     times.set_ylabel("seconds")
     times.set_title(
-        f"Convergence time, median of {run.settings.rounds}, concurrency {run.settings.concurrency}"
+        f"Convergence time, median of {run.settings.rounds}"
+        + (" (many credentials: one run)" if many is not None else "")
+        + f", concurrency {run.settings.concurrency}"
     )
     times.legend()
 

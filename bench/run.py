@@ -4,7 +4,9 @@ Per size: create N selected namespaces and wait for their `default` ServiceAccou
 time the floor (a direct client doing only the needed writes); start the operator
 and time fan-out and rotation. At the largest size the steady-state scenarios
 follow: new-namespace latency, idle writes, writes across a restart, and peak
-memory with and without unrelated Secrets in the cluster.
+memory with and without unrelated Secrets in the cluster. Then, on a cluster of its
+own, many credentials: fan-out of C credentials over N namespaces and the change of
+one credential's source, each with the operator's requests counted.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import datetime
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
-from bench import scenarios, workload
-from bench.audit import RequestCount, count_requests, now
+from bench import many_credentials, scenarios, workload
+from bench.audit import RequestCount, count_requests, last_write, now, writes_by_object
 from bench.cluster import (
     OPERATOR_NAMESPACE,
     OPERATOR_USER,
@@ -30,7 +33,16 @@ from bench.cluster import (
 )
 from bench.operator_process import OperatorProcess, OperatorRecord
 
-__all__ = ["BenchRun", "Settings", "SizeResult", "SteadyResult", "machine_facts", "run_benchmark"]
+__all__ = [
+    "BenchRun",
+    "ManyCredentialsResult",
+    "OperatorWindow",
+    "Settings",
+    "SizeResult",
+    "SteadyResult",
+    "machine_facts",
+    "run_benchmark",
+]
 
 # Status flushes and Events of the last scenario settle before the idle window opens.
 QUIET_SECONDS = 5.0
@@ -38,6 +50,14 @@ QUIET_SECONDS = 5.0
 STATUS_SETTLE_SECONDS = 2.0
 # Connections the harness keeps: one per concurrent writer, plus its watches and polls.
 HARNESS_EXTRA_CONNECTIONS = 8
+# After convergence, the operator's window of requests stays open until its statuses
+# report the change and it has then written nothing for QUIET_SECONDS; the statuses get
+# at most this long, and so does the wait for quiet after them.
+SETTLE_TIMEOUT_SECONDS = 600.0
+STATUS_POLL_SECONDS = 1.0
+AUDIT_POLL_SECONDS = 0.5
+# The credential whose source changes in the many-credentials scenario.
+CHANGED_CREDENTIAL = 0
 
 
 @dataclass(frozen=True)
@@ -53,6 +73,9 @@ class Settings:
     stop_grace_seconds: float
     external_kubeconfig: Path | None
     log_dir: Path
+    # The many-credentials scenario: credentials (0 skips it) over this many namespaces.
+    many_credentials: int = 0
+    many_credentials_namespaces: int = 0
 
 
 @dataclass(frozen=True)
@@ -85,6 +108,42 @@ class SteadyResult:
     peak_rss_with_unrelated: int  # the same, with the unrelated Secrets present
 
 
+@dataclass(frozen=True)
+class OperatorWindow:
+    """What the operator did after the harness acted, until it had settled: its statuses
+    report the change and it has then written nothing for QUIET_SECONDS.
+
+    Seconds count from the harness's action; None where not known (no audit log, or
+    the statuses did not report within SETTLE_TIMEOUT_SECONDS).
+    """
+
+    requests: RequestCount | None
+    reported_after: float | None
+    last_write_after: float | None
+
+
+@dataclass(frozen=True)
+class ManyCredentialsResult:
+    """The many-credentials scenario's figures, one run of each."""
+
+    credentials: int
+    namespaces: int
+    setup_seconds: float  # sources and namespaces created, ServiceAccounts present
+    floor_fan_out: float
+    fan_out: float
+    fan_out_window: OperatorWindow
+    changed_credential: str
+    changed_namespaces: int  # those it serves: one replica update each is needed
+    floor_source_change: float
+    source_change: float
+    source_change_window: OperatorWindow
+    # The source change's writes: to the changed credential's replicas, to that credential
+    # itself (status, metadata), and to anything else, by resource.
+    own_replica_writes: int | None
+    own_credential_writes: int | None
+    other_writes: dict[str, int] | None
+
+
 @dataclass
 class BenchRun:
     settings: Settings
@@ -92,6 +151,7 @@ class BenchRun:
     cluster: str = ""
     sizes: list[SizeResult] = field(default_factory=list)
     steady: SteadyResult | None = None
+    many_credentials: ManyCredentialsResult | None = None
     operators: list[OperatorRecord] = field(default_factory=list)
 
 
@@ -121,13 +181,35 @@ def machine_facts() -> dict[str, object]:
 def run_benchmark(settings: Settings) -> BenchRun:
     run = BenchRun(settings=settings, machine=machine_facts())
     epoch = time.monotonic()
-    largest = max(settings.sizes)
+    largest = max(settings.sizes, default=0)
     for size in settings.sizes:
         pool = settings.concurrency + HARNESS_EXTRA_CONNECTIONS
         with bench_cluster(settings.external_kubeconfig, pool) as cluster:
             run.cluster = cluster.description
             SizeRun(cluster, settings, size, run, epoch).execute(steady=size == largest)
+    if settings.many_credentials:
+        pool = settings.concurrency + HARNESS_EXTRA_CONNECTIONS
+        with bench_cluster(settings.external_kubeconfig, pool) as cluster:
+            run.cluster = cluster.description
+            run.many_credentials = ManyCredentialsRun(cluster, settings, run, epoch).execute()
     return run
+
+
+def start_operator(
+    cluster: BenchCluster, settings: Settings, run: BenchRun, epoch: float, label: str, log: str
+) -> OperatorProcess:
+    """An operator process (not yet started) as the operator's user; its record joins the run's."""
+    record = OperatorRecord(label)
+    run.operators.append(record)
+    return OperatorProcess(
+        cluster.operator_kubeconfig,
+        OPERATOR_NAMESPACE,
+        settings.concurrency,
+        settings.log_dir / log,
+        record,
+        epoch,
+        settings.stop_grace_seconds,
+    )
 
 
 class SizeRun:
@@ -155,17 +237,13 @@ class SizeRun:
 
     def operator(self, label: str) -> OperatorProcess:
         self._operators_started += 1
-        record = OperatorRecord(f"N={self.size}: {label}")
-        self.run.operators.append(record)
-        log_path = self.settings.log_dir / f"operator-n{self.size}-{self._operators_started}.log"
-        return OperatorProcess(
-            self.cluster.operator_kubeconfig,
-            OPERATOR_NAMESPACE,
-            self.settings.concurrency,
-            log_path,
-            record,
+        return start_operator(
+            self.cluster,
+            self.settings,
+            self.run,
             self.epoch,
-            self.settings.stop_grace_seconds,
+            f"N={self.size}: {label}",
+            f"operator-n{self.size}-{self._operators_started}.log",
         )
 
     def count(self, start: datetime.datetime) -> RequestCount | None:
@@ -285,3 +363,124 @@ class SizeRun:
         workload.delete_source(self.kube)
         # The operator's namespace and identity stay: the next size uses them again.
         delete_namespaces(self.kube, [*self.names, *self.new_names], self.settings.concurrency)
+
+
+class ManyCredentialsRun:
+    """Many credentials over many namespaces, on a cluster of their own: floor, then operator.
+
+    The floor (one Secret create and one ServiceAccount patch per namespace, then one
+    Secret update per namespace the changed credential serves) runs first; then one
+    operator process times the fan-out of every credential and the change of one
+    credential's source, and the audit log says what it sent in each.
+    """
+
+    def __init__(
+        self, cluster: BenchCluster, settings: Settings, run: BenchRun, epoch: float
+    ) -> None:
+        self.cluster = cluster
+        self.kube = cluster.admin
+        self.settings = settings
+        self.run = run
+        self.epoch = epoch
+        self.fleet = many_credentials.Fleet(
+            settings.many_credentials, settings.many_credentials_namespaces
+        )
+
+    def execute(self) -> ManyCredentialsResult:
+        kube, fleet, concurrency = self.kube, self.fleet, self.settings.concurrency
+        selector = many_credentials.REPLICAS_SELECTOR
+        started = time.perf_counter()
+        fleet.create_sources(kube, concurrency)
+        fleet.create_namespaces(kube, concurrency)
+        namespaces = frozenset(fleet.namespaces)
+        wait_until(
+            "default ServiceAccounts", lambda: workload.default_accounts_exist(kube, namespaces)
+        )
+        setup_seconds = time.perf_counter() - started
+        floor_fan_out = scenarios.measure_floor(
+            kube, lambda: fleet.floor_fan_out(kube, concurrency), selector
+        )
+        floor_change = scenarios.measure_floor(
+            kube,
+            lambda: fleet.floor_source_change(kube, CHANGED_CREDENTIAL, 1, concurrency),
+            selector,
+        )
+        label = f"{fleet.credentials} credentials x {len(fleet.namespaces)} namespaces"
+        log = f"operator-many-{fleet.credentials}x{len(fleet.namespaces)}.log"
+        with start_operator(self.cluster, self.settings, self.run, self.epoch, label, log):
+            fan_out_start, fan_out_clock = now(), time.perf_counter()
+            fan_out = scenarios.measure_many_fan_out(kube, fleet, concurrency)
+            fan_out_window, _ = self.settle(
+                fan_out_start, fan_out_clock, lambda: fleet.reported(kube, {})
+            )
+            generations = {CHANGED_CREDENTIAL: 1}
+            change_start, change_clock = now(), time.perf_counter()
+            change = scenarios.measure_one_source_change(kube, fleet, CHANGED_CREDENTIAL, 1)
+            change_window, written = self.settle(
+                change_start, change_clock, lambda: fleet.reported(kube, generations)
+            )
+            self.clean_up_external()
+        split = (
+            many_credentials.writes_split(fleet, CHANGED_CREDENTIAL, written)
+            if written is not None
+            else (None, None, None)
+        )
+        return ManyCredentialsResult(
+            credentials=fleet.credentials,
+            namespaces=len(fleet.namespaces),
+            setup_seconds=setup_seconds,
+            floor_fan_out=floor_fan_out,
+            fan_out=fan_out,
+            fan_out_window=fan_out_window,
+            changed_credential=fleet.credential(CHANGED_CREDENTIAL),
+            changed_namespaces=len(fleet.served(CHANGED_CREDENTIAL)),
+            floor_source_change=floor_change,
+            source_change=change,
+            source_change_window=change_window,
+            own_replica_writes=split[0],
+            own_credential_writes=split[1],
+            other_writes=split[2],
+        )
+
+    def settle(
+        self, start: datetime.datetime, clock: float, reported: Callable[[], bool]
+    ) -> tuple[OperatorWindow, dict[tuple[str, str, str], int] | None]:
+        """Wait until `reported` (the statuses show the change), then until the operator has
+        written nothing for QUIET_SECONDS; return what it did since `start` (wall clock;
+        `clock`, the same moment by time.perf_counter) and, with an audit log, its writes by
+        object. Polling the statuses each second costs the API server a list of the
+        credentials; it begins only once the replicas have converged."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
+        reported_after = None
+        while time.monotonic() < deadline:
+            if reported():
+                reported_after = time.perf_counter() - clock
+                break
+            time.sleep(STATUS_POLL_SECONDS)
+        audit_log = self.cluster.audit_log
+        if audit_log is None:
+            time.sleep(QUIET_SECONDS)
+            return OperatorWindow(None, reported_after, None), None
+        deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
+        while True:
+            last = last_write(audit_log, OPERATOR_USER, start)
+            quiet = (now() - (last or start)).total_seconds()
+            if quiet >= QUIET_SECONDS or time.monotonic() > deadline:
+                break  # past the deadline it is still writing: the window closes, and says so
+            time.sleep(AUDIT_POLL_SECONDS)
+        end = now()
+        window = OperatorWindow(
+            count_requests(audit_log, OPERATOR_USER, start, end),
+            reported_after,
+            None if last is None else (last - start).total_seconds(),
+        )
+        return window, writes_by_object(audit_log, OPERATOR_USER, start, end)
+
+    def clean_up_external(self) -> None:
+        """On someone else's cluster, remove what the scenario made; needs the operator running."""
+        if self.settings.external_kubeconfig is None:
+            return  # the local control plane is thrown away whole
+        kube, concurrency = self.kube, self.settings.concurrency
+        self.fleet.delete_credentials(kube, concurrency)
+        wait_until("the credentials to be deleted", lambda: self.fleet.credentials_gone(kube))
+        self.fleet.delete_the_rest(kube, concurrency)

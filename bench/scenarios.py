@@ -9,18 +9,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Self
 
-from bench import workload
+from bench import many_credentials, workload
 from bench.cluster import run_concurrently, secret_body
 from regcred.errors import KubeError
 from regcred.kube.client import JsonObject, KubeClient
-from regcred.planning.plan import CREDENTIAL_LABEL
 
 __all__ = [
     "LatencyFigures",
     "create_unrelated_secrets",
+    "measure_convergence",
     "measure_fan_out",
     "measure_floor",
+    "measure_many_fan_out",
     "measure_new_namespaces",
+    "measure_one_source_change",
     "measure_rotation",
     "percentile",
 ]
@@ -89,13 +91,19 @@ class FirstSeen:
     def stop(self) -> None:
         self._stopping.set()
         if self._abort is not None:
-            self._abort()
+            try:
+                self._abort()
+            except (ValueError, RuntimeError, OSError):
+                pass  # the watch had already ended and released its connection
         self._thread.join(10)
 
 
 class Milestones:
-    """When each namespace's `default` ServiceAccount appeared and listed the replica, and when
+    """When each namespace's `default` ServiceAccount appeared and listed its replica, and when
     the replica got the expected content: two watches, pushed to us as the operator writes.
+
+    `wanted` says, per namespace, which replica (name and content hash) it should hold;
+    `replicas_selector` picks the Secrets to watch: replicas and the floor's stand-ins.
 
     Watching instead of polling keeps the observer's cost off the API server: a list of a
     thousand Secrets and ServiceAccounts every 0.1 s takes a large share of two cores, which
@@ -103,18 +111,29 @@ class Milestones:
     two watches (`measure_floor`), so both pay the observer alike.
     """
 
-    def __init__(self, kube: KubeClient, content_hash: str) -> None:
+    def __init__(
+        self,
+        kube: KubeClient,
+        wanted: workload.Wanted,
+        replicas_selector: str = workload.REPLICAS_SELECTOR,
+    ) -> None:
+        def patched(account: JsonObject) -> bool:
+            return workload.lists_secret(account, wanted(account["metadata"]["namespace"]))
+
+        def current(secret: JsonObject) -> bool:
+            return workload.is_current_replica(secret, wanted(secret["metadata"]["namespace"]))
+
         self._accounts = FirstSeen(
             kube,
             "/api/v1/serviceaccounts",
             {"fieldSelector": "metadata.name=default"},
-            {ACCOUNT_CREATED: lambda account: True, ACCOUNT_PATCHED: workload.has_replica_entry},
+            {ACCOUNT_CREATED: lambda account: True, ACCOUNT_PATCHED: patched},
         )
         self._replicas = FirstSeen(
             kube,
             "/api/v1/secrets",
-            {"labelSelector": f"{CREDENTIAL_LABEL}={workload.CREDENTIAL}"},
-            {REPLICA_CURRENT: lambda secret: workload.is_current_replica(secret, content_hash)},
+            {"labelSelector": replicas_selector},
+            {REPLICA_CURRENT: current},
         )
         self._times = {**self._accounts.times, **self._replicas.times}
 
@@ -155,36 +174,97 @@ def _converged(what: str, started: float, finished: float | None, confirmed: boo
     return finished - started
 
 
-def measure_floor(kube: KubeClient, writes: Callable[[], float]) -> float:
+def _nothing(namespace: str) -> None:
+    return None
+
+
+def measure_floor(
+    kube: KubeClient,
+    writes: Callable[[], float],
+    replicas_selector: str = workload.REPLICAS_SELECTOR,
+) -> float:
     """Time the floor's `writes` under the same two watches that observe the operator."""
-    with Milestones(kube, content_hash=""):
+    with Milestones(kube, _nothing, replicas_selector):
         return writes()
+
+
+def measure_convergence(
+    kube: KubeClient,
+    what: str,
+    act: Callable[[], object],
+    namespaces: Iterable[str],
+    wanted: workload.Wanted,
+    replicas_selector: str = workload.REPLICAS_SELECTOR,
+    accounts: bool = True,
+) -> float:
+    """Seconds from `act` until every one of `namespaces` holds its wanted replica and, with
+    `accounts`, its `default` ServiceAccount lists it; confirmed by one list of each."""
+    namespaces = list(namespaces)
+    milestones = (ACCOUNT_PATCHED, REPLICA_CURRENT) if accounts else (REPLICA_CURRENT,)
+    with Milestones(kube, wanted, replicas_selector) as observed:
+        started = time.perf_counter()
+        act()
+        finished = observed.wait(namespaces, *milestones, timeout=CONVERGE_TIMEOUT_SECONDS)
+    confirmed = workload.replicas_current(kube, namespaces, wanted, replicas_selector) and (
+        not accounts or workload.accounts_patched(kube, namespaces, wanted)
+    )
+    return _converged(what, started, finished, confirmed)
 
 
 def measure_fan_out(kube: KubeClient, namespaces: frozenset[str], generation: int) -> float:
     """Apply the credential; seconds until every replica is current and every ServiceAccount lists it."""
     _, content_hash = workload.expected_content(generation)
-    with Milestones(kube, content_hash) as milestones:
-        started = time.perf_counter()
-        workload.apply_credential(kube)
-        finished = milestones.wait(
-            namespaces, ACCOUNT_PATCHED, REPLICA_CURRENT, timeout=CONVERGE_TIMEOUT_SECONDS
-        )
-    confirmed = workload.replicas_current(
-        kube, namespaces, content_hash
-    ) and workload.accounts_patched(kube, namespaces)
-    return _converged("fan-out", started, finished, confirmed)
+    return measure_convergence(
+        kube,
+        "fan-out",
+        lambda: workload.apply_credential(kube),
+        namespaces,
+        workload.everywhere(content_hash),
+    )
 
 
 def measure_rotation(kube: KubeClient, namespaces: frozenset[str], generation: int) -> float:
     """Change the source password; seconds until every replica carries the new content."""
     _, content_hash = workload.expected_content(generation)
-    with Milestones(kube, content_hash) as milestones:
-        started = time.perf_counter()
-        workload.rotate_source(kube, generation)
-        finished = milestones.wait(namespaces, REPLICA_CURRENT, timeout=CONVERGE_TIMEOUT_SECONDS)
-    confirmed = workload.replicas_current(kube, namespaces, content_hash)
-    return _converged("rotation", started, finished, confirmed)
+    return measure_convergence(
+        kube,
+        "rotation",
+        lambda: workload.rotate_source(kube, generation),
+        namespaces,
+        workload.everywhere(content_hash),
+        accounts=False,
+    )
+
+
+# -- many credentials ---------------------------------------------------------------
+def measure_many_fan_out(
+    kube: KubeClient, fleet: many_credentials.Fleet, concurrency: int
+) -> float:
+    """Apply every credential (`concurrency` at a time); seconds until every namespace holds its
+    credential's replica and its `default` ServiceAccount lists it."""
+    return measure_convergence(
+        kube,
+        "many credentials: fan-out",
+        lambda: fleet.apply_credentials(kube, concurrency),
+        fleet.namespaces,
+        fleet.wanted({}).get,
+        many_credentials.REPLICAS_SELECTOR,
+    )
+
+
+def measure_one_source_change(
+    kube: KubeClient, fleet: many_credentials.Fleet, index: int, generation: int
+) -> float:
+    """Change credential `index`'s source password; seconds until its replicas carry it."""
+    return measure_convergence(
+        kube,
+        "one source changes",
+        lambda: fleet.change_source(kube, index, generation),
+        fleet.served(index),
+        fleet.wanted({index: generation}).get,
+        many_credentials.REPLICAS_SELECTOR,
+        accounts=False,
+    )
 
 
 # -- new namespaces ---------------------------------------------------------------
@@ -207,7 +287,7 @@ def measure_new_namespaces(
     """
     _, content_hash = workload.expected_content(generation)
     created: dict[str, float] = {}
-    with Milestones(kube, content_hash) as milestones:
+    with Milestones(kube, workload.everywhere(content_hash)) as milestones:
         started = time.perf_counter()
         for index, name in enumerate(names):
             time.sleep(max(0.0, started + index / rate - time.perf_counter()))

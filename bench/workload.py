@@ -9,7 +9,8 @@ planning code, so "replica current" means exactly what the operator means by it.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 from bench.cluster import OPERATOR_NAMESPACE, list_all, merge_patch, run_concurrently, secret_body
 from regcred.kube.client import JsonObject, KubeClient
@@ -24,7 +25,12 @@ from regcred.planning.sources import (
 
 __all__ = [
     "CREDENTIAL",
+    "CREDENTIALS_PATH",
+    "REPLICAS_SELECTOR",
     "REPLICA_NAME",
+    "USERNAME",
+    "Wanted",
+    "WantedReplica",
     "accounts_patched",
     "apply_credential",
     "cleaned_up",
@@ -34,11 +40,15 @@ __all__ = [
     "default_accounts_exist",
     "delete_credential",
     "delete_source",
+    "everywhere",
     "expected_content",
     "floor_fan_out",
     "floor_rotation",
+    "floor_secret",
     "has_replica_entry",
     "is_current_replica",
+    "lists_secret",
+    "replica_content",
     "replicas_current",
     "reset_floor",
     "rotate_source",
@@ -51,6 +61,8 @@ SOURCE_SECRET = "bench-registry"
 TENANT_LABEL = "bench.regcred.dev/tenant"
 USERNAME = b"robot-bench"
 CREDENTIALS_PATH = f"/apis/{API_GROUP}/{API_VERSION}/{PLURAL}"
+# The replicas the observer watches: the credential's, and the floor's Secrets.
+REPLICAS_SELECTOR = f"{CREDENTIAL_LABEL}={CREDENTIAL}"
 
 SPEC = {
     "secretName": REPLICA_NAME,
@@ -66,22 +78,27 @@ def password(generation: int) -> bytes:
     return f"bench-password-{generation:04d}".encode()
 
 
-def expected_content(generation: int) -> tuple[bytes, str]:
-    """The replica's .dockerconfigjson and content hash for the source's `generation`th password."""
-    source = SourceSecret(
-        OPERATOR_NAMESPACE,
-        SOURCE_SECRET,
-        "Opaque",
-        {"username": USERNAME, "password": password(generation)},
+def replica_content(
+    spec: dict[str, Any], source: str, username: bytes, password: bytes
+) -> tuple[bytes, str]:
+    """A replica's .dockerconfigjson and content hash, as the operator's planning makes them, for
+    `spec` with its one source Secret `source` holding `username` and `password`."""
+    secret = SourceSecret(
+        OPERATOR_NAMESPACE, source, "Opaque", {"username": username, "password": password}
     )
     content = resolve_content(
-        RegistryCredentialSpec.model_validate(SPEC),
-        {(OPERATOR_NAMESPACE, SOURCE_SECRET): source},
+        RegistryCredentialSpec.model_validate(spec),
+        {(OPERATOR_NAMESPACE, source): secret},
         default_namespace=OPERATOR_NAMESPACE,
         allowed_namespaces=frozenset({OPERATOR_NAMESPACE}),
     )
     assert content.docker_config is not None and content.content_hash is not None, content.problems
     return content.docker_config, content.content_hash
+
+
+def expected_content(generation: int) -> tuple[bytes, str]:
+    """The replica's .dockerconfigjson and content hash for the source's `generation`th password."""
+    return replica_content(SPEC, SOURCE_SECRET, USERNAME, password(generation))
 
 
 # -- setting up ----------------------------------------------------------------
@@ -146,45 +163,85 @@ def cleaned_up(kube: KubeClient) -> bool:
     return not replicas and not any(has_replica_entry(account) for account in accounts)
 
 
-def is_current_replica(secret: JsonObject, content_hash: str) -> bool:
+class WantedReplica(NamedTuple):
+    """What one namespace should hold: a replica of this name, with this content."""
+
+    secret_name: str
+    content_hash: str
+
+
+# Per namespace, the replica it should hold; None where the observer expects nothing.
+Wanted = Callable[[str], WantedReplica | None]
+
+
+def everywhere(content_hash: str) -> Wanted:
+    """The one credential's replica, with this content, in whatever namespace is asked about."""
+    wanted = WantedReplica(REPLICA_NAME, content_hash)
+    return lambda namespace: wanted
+
+
+def is_current_replica(secret: JsonObject, wanted: WantedReplica | None) -> bool:
     meta = secret["metadata"]
     return (
-        meta["name"] == REPLICA_NAME
-        and (meta.get("annotations") or {}).get(CONTENT_HASH_ANNOTATION) == content_hash
+        wanted is not None
+        and meta["name"] == wanted.secret_name
+        and (meta.get("annotations") or {}).get(CONTENT_HASH_ANNOTATION) == wanted.content_hash
+    )
+
+
+def lists_secret(account: JsonObject, wanted: WantedReplica | None) -> bool:
+    """The ServiceAccount's imagePullSecrets name the wanted replica."""
+    return wanted is not None and any(
+        ref.get("name") == wanted.secret_name for ref in account.get("imagePullSecrets") or ()
     )
 
 
 def has_replica_entry(account: JsonObject) -> bool:
-    return any(ref.get("name") == REPLICA_NAME for ref in account.get("imagePullSecrets") or ())
+    return lists_secret(account, WantedReplica(REPLICA_NAME, ""))
 
 
-def replicas_current(kube: KubeClient, namespaces: frozenset[str], content_hash: str) -> bool:
-    """Every namespace holds the replica with this content (one labelled list, no per-object reads)."""
-    secrets = list_all(kube, "/api/v1/secrets", labelSelector=f"{CREDENTIAL_LABEL}={CREDENTIAL}")
-    return namespaces <= {
-        s["metadata"]["namespace"] for s in secrets if is_current_replica(s, content_hash)
+def replicas_current(
+    kube: KubeClient, namespaces: Iterable[str], wanted: Wanted, selector: str
+) -> bool:
+    """Every namespace holds its wanted replica (one labelled list, no per-object reads)."""
+    secrets = list_all(kube, "/api/v1/secrets", labelSelector=selector)
+    current = {
+        s["metadata"]["namespace"]
+        for s in secrets
+        if is_current_replica(s, wanted(s["metadata"]["namespace"]))
     }
+    return set(namespaces) <= current
 
 
-def accounts_patched(kube: KubeClient, namespaces: frozenset[str]) -> bool:
-    """Every namespace's `default` ServiceAccount lists the replica."""
+def accounts_patched(kube: KubeClient, namespaces: Iterable[str], wanted: Wanted) -> bool:
+    """Every namespace's `default` ServiceAccount lists its wanted replica."""
     accounts = list_all(kube, "/api/v1/serviceaccounts", fieldSelector="metadata.name=default")
-    return namespaces <= {a["metadata"]["namespace"] for a in accounts if has_replica_entry(a)}
+    patched = {
+        a["metadata"]["namespace"]
+        for a in accounts
+        if lists_secret(a, wanted(a["metadata"]["namespace"]))
+    }
+    return set(namespaces) <= patched
 
 
 # -- the floor: exactly the writes the scenario needs, nothing else ---------------
-def _floor_secret(generation: int) -> JsonObject:
-    docker_config, content_hash = expected_content(generation)
+def floor_secret(name: str, credential: str, content: tuple[bytes, str]) -> JsonObject:
+    """The floor's stand-in for a credential's replica, with `content` (docker config, hash)."""
+    docker_config, content_hash = content
     # As large as a replica and seen by the same label-selected watch, so observing the
     # floor costs what observing the operator does; without the managed-by label the
     # operator never takes it for a replica.
     return secret_body(
-        FLOOR_SECRET_NAME,
+        name,
         {DOCKER_CONFIG_KEY: docker_config},
         DOCKER_CONFIG_TYPE,
-        labels={CREDENTIAL_LABEL: CREDENTIAL},
+        labels={CREDENTIAL_LABEL: credential},
         annotations={CONTENT_HASH_ANNOTATION: content_hash},
     )
+
+
+def _floor_secret(generation: int) -> JsonObject:
+    return floor_secret(FLOOR_SECRET_NAME, CREDENTIAL, expected_content(generation))
 
 
 def floor_fan_out(kube: KubeClient, namespaces: Iterable[str], concurrency: int) -> float:

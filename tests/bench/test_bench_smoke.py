@@ -27,6 +27,13 @@ SCENARIOS = (
     "peak RSS, fan-out, rotation, new namespaces, idle",
     "peak RSS, restarted, 0 unrelated Secrets",
     "peak RSS, restarted, 40 unrelated Secrets",
+    "many credentials: fan-out (5 x 4 namespaces)",
+    "many credentials: every status reports synced",
+    "many credentials: writes in fan-out",
+    "many credentials: reads in fan-out",
+    "one source changes: time to its 4 replicas",
+    "one source changes: its status reports the new content",
+    "one source changes: writes",
     "operator stop on SIGTERM",
 )
 
@@ -52,6 +59,10 @@ def test_the_benchmark_prints_and_writes_every_scenario(tmp_path: Path) -> None:
         "40",
         "--stop-grace-seconds",
         "5",
+        "--many-credentials",
+        "5",
+        "--many-credentials-namespaces",
+        "20",
         "--results-dir",
         str(tmp_path),
     ]

@@ -15,7 +15,8 @@ DEPLOY = REPO / "deploy"
 CHART = DEPLOY / "chart"
 SERVICEMONITOR_COMPONENT = DEPLOY / "components" / "servicemonitor"
 POD_PULL_SECRETS_COMPONENT = DEPLOY / "components" / "pod-pull-secrets"
-CRD_FILE = REPO / "crds" / "regcred.dev_registrycredentials.yaml"
+TENANT_BOUNDARY_COMPONENT = DEPLOY / "components" / "tenant-boundary"
+CRD_FILES = sorted((REPO / "crds").glob("regcred.dev_*.yaml"))
 OPERATOR_NAMESPACE = "regcred-system"
 
 Manifest = dict[str, Any]
@@ -53,13 +54,8 @@ def only(manifests: list[Manifest], kind: str) -> Manifest:
     return found[0]
 
 
-def servicemonitor_overlay(folder: Path) -> Path:
-    """Write, in `folder`, the overlay a user would: deploy/ plus the ServiceMonitor component."""
-    return component_overlay(folder, SERVICEMONITOR_COMPONENT)
-
-
 def component_overlay(folder: Path, component: Path) -> Path:
-    """Write, in `folder`, the overlay a user would: deploy/ plus one of deploy/components/."""
+    """Write, in `folder`, the overlay a user would: deploy/ plus one of its components."""
     # kustomize accepts only relative paths to other kustomizations.
     (folder / "kustomization.yaml").write_text(
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"

@@ -17,7 +17,7 @@ from typing import Any
 from kubernetes import client
 
 from e2e.conftest import poll
-from e2e.objects import pull_secret_names, replica, tenant_spec
+from e2e.objects import has_default_sa, pull_secret_names, replica, tenant_spec
 from regcred.config import OperatorConfig
 from regcred.controller import Controller
 from regcred.kube.client import JsonObject, KubeClient, load_api_client
@@ -61,6 +61,7 @@ def test_cleanup_waits_for_a_write_in_flight_and_leaves_nothing_behind(
     controller = Controller(kube, config)
     controller.start()
     try:
+        poll(lambda: has_default_sa(cluster, namespace), what="the controller manager's default ServiceAccount")
         poll(lambda: tenant in pull_secret_names(cluster, namespace), what="the default ServiceAccount patched")
         kube.armed.set()
         cluster.core.create_namespaced_service_account(namespace, client.V1ServiceAccount(

@@ -115,6 +115,11 @@ def run_operator(
 
     identity = _identity()
     memo["client_policy"] = ClientPolicy(user_agent=_user_agent(identity))
+    # A SIGTERM or SIGINT before kopf installs its own handlers (while standing by, or as
+    # kopf starts) is kept, and handed to kopf once its startup has run (start_controller).
+    stop_requested = memo["stop_requested"] = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop_requested.set())
     try:
         if leader_election is not None:
             timing = leader_election.timing()
@@ -132,7 +137,8 @@ def run_operator(
             elector.start()
             log.info("waiting for the leader Lease %s/%s", config.operator_namespace, leader_election.lease_name)
             while not elector.leading.wait(1.0):
-                pass
+                if stop_requested.is_set():
+                    return 0
         metrics.leader.set(1)
         kopf.run(clusterwide=True, standalone=True, memo=memo, identity=_kopf_identity(identity))
     finally:
