@@ -627,7 +627,7 @@ def write_plot(run: BenchRun, path: Path) -> bool:
     times.set_title(
         f"Convergence time, median of {run.settings.rounds}"
         + (" (many credentials: one run)" if many is not None else "")
-        + f", concurrency {run.settings.concurrency}"
+        + f"; operator and Python floor at {run.settings.concurrency}, Go floor at its best"
     )
     times.legend()
 
