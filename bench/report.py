@@ -229,7 +229,7 @@ def _cold_writes_row(size: SizeResult) -> Row:
 
 def _new_namespace_writes_row(steady: SteadyResult) -> Row:
     """Writes while the new namespaces came: two per namespace, statuses at most one a second."""
-    created = len(steady.new_namespaces.controller_manager) + steady.new_namespaces.missing
+    created = len(steady.new_namespaces.operator) + steady.new_namespaces.missing
     requests: RequestCount | None = steady.new_namespace_requests
     label = f"new namespaces: writes ({created} namespaces, {steady.new_namespace_window_seconds:.0f} s)"
     allowed_status = math.ceil(steady.new_namespace_window_seconds) * STATUS_WRITES_PER_SECOND
