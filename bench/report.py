@@ -184,6 +184,16 @@ def _size_rows(size: SizeResult) -> list[Row]:
         if row is not None
     ]
     table += [
+        # The harness's own time, before any clock: what a run at this size costs.
+        Row(
+            "setup: namespaces created, ServiceAccounts present",
+            n,
+            f"{size.setup_seconds:.1f} s (harness)",
+            "",
+            "",
+            "",
+            None,
+        ),
         _cpu_row("fan-out, warm", n, size.fan_out_cpu, go_fan_out),
         # From process start: imports and the first lists are part of a cold start.
         _cpu_row("fan-out, cold", n, [start.cpu_seconds for start in size.cold], go_fan_out),
@@ -343,6 +353,17 @@ def _steady_rows(run: BenchRun, steady: SteadyResult) -> list[Row]:
         table.append(
             Row(label, n, f"{rss / MIB:.0f} MiB", "", "", cap, under_cap(rss) if capped else None)
         )
+    table.append(
+        Row(
+            f"setup: {steady.unrelated_secrets} unrelated Secrets created",
+            n,
+            f"{steady.unrelated_create_seconds:.1f} s (harness)",
+            "",
+            "",
+            "",
+            None,
+        )
+    )
     growth = steady.peak_rss_with_unrelated / steady.peak_rss_restarted - 1
     table.append(
         Row(
