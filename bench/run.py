@@ -424,6 +424,7 @@ class SizeRun:
             operator.stop()
         workload.apply_credential(kube)
         cold, operator = self.cold_start(f"round {round_number}, cold start", namespaces)
+        self.round_records.append(operator.record)
         result.cold.append(cold)
         return operator
 
@@ -433,7 +434,6 @@ class SizeRun:
         """With the credential in place and no operator running, start one and time its
         fan-out from process start; returns its figures and the process, still running."""
         operator = self.operator(label)
-        self.round_records.append(operator.record)
         launched: list[datetime.datetime] = []
 
         def launch() -> None:
