@@ -301,6 +301,17 @@ class SizeRun:
         first = first_write(self.cluster.audit_log, OPERATOR_USER, start)
         return None if first is None else (first - start).total_seconds()
 
+    def delete_credential(self) -> None:
+        """Delete the credential and wait, with the operator running, until it has cleaned
+        up and the credential is gone: the operator removes its finalizer last, and a
+        credential left terminating would refuse the next one of the same name."""
+        workload.delete_credential(self.kube)
+        wait_until("the operator's clean-up", lambda: workload.cleaned_up(self.kube))
+        wait_until(
+            "the RegistryCredential to be deleted",
+            lambda: not workload.credential_exists(self.kube),
+        )
+
     def execute(self, steady: bool) -> None:
         kube, concurrency = self.kube, self.settings.concurrency
         namespaces = frozenset(self.names)
@@ -345,8 +356,7 @@ class SizeRun:
             time.sleep(self.settings.settle_seconds)
             peak_with_unrelated = loaded.record.peak
             # The next process starts with the credential in place and no replicas.
-            workload.delete_credential(kube)
-            wait_until("the operator's clean-up", lambda: workload.cleaned_up(kube))
+            self.delete_credential()
         workload.apply_credential(kube)
         cold, operator = self.cold_start(f"cold start, {unrelated} unrelated Secrets", namespaces)
         try:
@@ -377,8 +387,7 @@ class SizeRun:
         operator = self.measure_round(result, namespaces, 1)
         for round_number in range(2, self.settings.rounds + 1):
             try:
-                workload.delete_credential(self.kube)
-                wait_until("the operator's clean-up", lambda: workload.cleaned_up(self.kube))
+                self.delete_credential()
             finally:
                 operator.stop()
             workload.reset_floor(self.kube, self.names, self.settings.concurrency)
@@ -418,8 +427,7 @@ class SizeRun:
             result.rotation_cpu.append(operator.cpu_seconds() - fanned_out)
             result.operator_requests.append(self.count(round_start))
             # The next process starts with the credential in place and no replicas.
-            workload.delete_credential(kube)
-            wait_until("the operator's clean-up", lambda: workload.cleaned_up(kube))
+            self.delete_credential()
         finally:
             operator.stop()
         workload.apply_credential(kube)
