@@ -39,7 +39,7 @@ OPERATOR_NAMESPACE = "regcred-bench"
 OPERATOR_ACCOUNT = "regcred-operator"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_ACCOUNT}"
 TOKEN_SECONDS = 48 * 3600
-CRD_FILE = Path(__file__).resolve().parents[1] / "crds" / "regcred.dev_registrycredentials.yaml"
+CRD_FILES = sorted((Path(__file__).resolve().parents[1] / "crds").glob("regcred.dev_*.yaml"))
 APPLY_PATCH = "application/apply-patch+yaml"
 FIELD_MANAGER = "regcred-bench"
 WAIT_TIMEOUT_SECONDS = 600.0
@@ -117,8 +117,12 @@ def create(kube: KubeClient, path: str, body: JsonObject) -> None:
         pass
 
 
-def install_crd(kube: KubeClient) -> None:
-    crd = yaml.safe_load(CRD_FILE.read_text())
+def install_crds(kube: KubeClient) -> None:
+    for path in CRD_FILES:
+        _install_crd(kube, yaml.safe_load(path.read_text()))
+
+
+def _install_crd(kube: KubeClient, crd: dict) -> None:
     name = crd["metadata"]["name"]
     kube.request(
         "PATCH",
@@ -218,7 +222,7 @@ def bench_cluster(external_kubeconfig: Path | None, pool_size: int) -> Iterator[
 def _prepared(
     kube: KubeClient, kubeconfig: Path, workdir: Path, audit_log: Path | None, description: str
 ) -> BenchCluster:
-    install_crd(kube)
+    install_crds(kube)
     identity = operator_kubeconfig(kube, kubeconfig, workdir / "operator.kubeconfig")
     return BenchCluster(
         description=description,

@@ -70,7 +70,7 @@ def add_operator_commands(commands: SubParsers) -> None:
     demo = commands.add_parser(
         "demo", help="local control plane + CRD + operator + examples/, until Ctrl-C"
     )
-    demo.add_argument("--crd", type=Path, default=Path("crds/regcred.dev_registrycredentials.yaml"))
+    demo.add_argument("--crds", type=Path, default=Path("crds"), help="the folder of the CRDs (a kustomization)")
     demo.add_argument("--examples", type=Path, default=Path("examples"))
     demo.add_argument("--kubeconfig", type=Path, metavar="PATH", help="also write the admin kubeconfig here")
     demo.set_defaults(handler=run_demo_command)
@@ -105,7 +105,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        run_demo(args.crd, args.examples, args.kubeconfig.resolve() if args.kubeconfig else None)
+        run_demo(args.crds, args.examples, args.kubeconfig.resolve() if args.kubeconfig else None)
     except KeyboardInterrupt:
         return 0
     except RuntimeError as error:

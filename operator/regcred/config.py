@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from regcred.models import LABEL_KEY_PATTERN
 from regcred.planning.selection import DEFAULT_ALWAYS_EXCLUDED
 
 __all__ = ["DEFAULT_OPERATOR_NAMESPACE", "OperatorConfig", "config_from_env", "settings_from_env"]
@@ -32,6 +33,9 @@ class OperatorConfig(BaseModel):
     registry_ca_file: str | None = None
     # Each watch request's length; liveness fails once a watch is silent for much longer.
     watch_seconds: float = Field(default=300.0, ge=1, le=3600)
+    # The namespace label whose value names a namespace's tenant (e.g. Capsule's
+    # capsule.clastix.io/tenant). Unset, a TenantRegistryCredential serves only its own namespace.
+    tenant_label: str | None = Field(default=None, min_length=1, max_length=317, pattern=LABEL_KEY_PATTERN)
 
     @model_validator(mode="after")
     def _default_sources(self) -> OperatorConfig:
@@ -63,6 +67,8 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, Any]
         settings["resync_seconds"] = environ["REGCRED_RESYNC_SECONDS"]
     if environ.get("REGCRED_REGISTRY_CA_FILE"):
         settings["registry_ca_file"] = environ["REGCRED_REGISTRY_CA_FILE"]
+    if environ.get("REGCRED_TENANT_LABEL"):
+        settings["tenant_label"] = environ["REGCRED_TENANT_LABEL"]
     return settings
 
 

@@ -37,11 +37,12 @@ def _wait_until_ready(control_plane: LocalControlPlane, name: str) -> None:
     wait_for(ready, READY_TIMEOUT_SECONDS, f"RegistryCredential {name} to become Ready", 0.5)
 
 
-def run_demo(crd: Path, examples: Path, kubeconfig: Path | None = None) -> None:
+def run_demo(crds: Path, examples: Path, kubeconfig: Path | None = None) -> None:
     """Run the demo until interrupted."""
     with LocalControlPlane(kubeconfig_path=kubeconfig) as control_plane:
-        _kubectl(control_plane, "apply", "--server-side", "-f", str(crd))
-        _kubectl(control_plane, "wait", "--for=condition=Established", "-f", str(crd), "--timeout=60s")
+        _kubectl(control_plane, "apply", "--server-side", "-k", str(crds))
+        _kubectl(control_plane, "wait", "--for=condition=Established", "crd", "-l",
+                 "app.kubernetes.io/part-of=regcred-operator", "--timeout=60s")
         _kubectl(control_plane, "apply", "-f", str(examples / "00-operator-namespace.yaml"))
         with OperatorThread(OperatorConfig(), kubeconfig=str(control_plane.kubeconfig)):
             _kubectl(control_plane, "apply", "-f", str(examples))

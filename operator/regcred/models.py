@@ -1,4 +1,4 @@
-"""The RegistryCredential API as pydantic models, validated once at the edge.
+"""The RegistryCredential and TenantRegistryCredential API as pydantic models, validated once at the edge.
 
 The CRD in ``crds/`` is the first line of validation (admission); these models
 mirror it so that objects that bypass admission (older CRD versions, tests,
@@ -29,12 +29,19 @@ __all__ = [
     "PasswordSecretRef",
     "Registry",
     "RegistryCredentialSpec",
+    "TENANT_KIND",
+    "TENANT_PLURAL",
+    "TenantRegistryCredentialSpec",
 ]
 
 API_GROUP = "regcred.dev"
 API_VERSION = "v1alpha1"
 KIND = "RegistryCredential"
 PLURAL = "registrycredentials"
+# The namespaced kind a tenant creates in one of its namespaces: the same spec, with
+# every source Secret read from that namespace.
+TENANT_KIND = "TenantRegistryCredential"
+TENANT_PLURAL = "tenantregistrycredentials"
 
 MAX_REGISTRIES = 32
 MAX_DOCKER_CONFIG_REFS = 16
@@ -155,6 +162,20 @@ class RegistryCredentialSpec(_ApiModel):
     def effective_secret_name(self, credential_name: str) -> str:
         """The replica's name: spec.secretName, else the credential's own name."""
         return self.secret_name or credential_name
+
+
+class TenantRegistryCredentialSpec(RegistryCredentialSpec):
+    """A TenantRegistryCredential's spec: its source Secrets are in its own namespace."""
+
+    @model_validator(mode="after")
+    def _sources_in_own_namespace(self) -> TenantRegistryCredentialSpec:
+        named = [f"registries[{i}].passwordSecretRef" for i, r in enumerate(self.registries) if r.password_secret_ref.namespace]
+        named += [f"dockerConfigSecretRefs[{i}]" for i, r in enumerate(self.docker_config_secret_refs) if r.namespace]
+        if named:
+            raise ValueError(
+                f"{', '.join(named)}: namespace is not allowed; a {TENANT_KIND} reads Secrets from its own namespace"
+            )
+        return self
 
 
 class Condition(_ApiModel):

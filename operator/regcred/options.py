@@ -34,6 +34,11 @@ def add_namespace_arguments(parser: argparse.ArgumentParser) -> None:
         help="a namespace never to replicate into (repeat; default: kube-system, kube-public, kube-node-lease)",
     )
     parser.add_argument(
+        "--tenant-label", metavar="KEY",
+        help="the namespace label that names a namespace's tenant; a TenantRegistryCredential serves "
+        "the namespaces with its own namespace's value (default: unset, its own namespace only)",
+    )
+    parser.add_argument(
         "--registry-ca-file", metavar="PATH",
         help="a CA bundle to trust, besides the system's, when checking registries (spec.verify)",
     )
@@ -46,6 +51,7 @@ def config_from_args(args: argparse.Namespace, **more: Any) -> OperatorConfig:
         "source_namespaces": frozenset(args.source_namespaces) if args.source_namespaces else None,
         "excluded_namespaces": frozenset(args.excluded_namespaces) if args.excluded_namespaces else None,
         "registry_ca_file": args.registry_ca_file,
+        "tenant_label": args.tenant_label,
         **more,
     }
     return OperatorConfig(**{**settings_from_env(), **{k: v for k, v in overrides.items() if v is not None}})

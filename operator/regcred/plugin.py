@@ -37,8 +37,8 @@ from regcred.controller.snapshot import load_snapshot
 from regcred.controller.state import ClusterSnapshot
 from regcred.errors import InvalidSpecError, NotFoundError, RegcredError
 from regcred.kube.client import JsonObject, KubeClient, load_api_client, object_path
-from regcred.kube.resources import CREDENTIALS_PATH, credential_path, list_pending_pods
-from regcred.models import API_GROUP, API_VERSION, KIND, PLURAL, RegistryCredentialSpec
+from regcred.kube.resources import CREDENTIALS_PATH, TENANT_CREDENTIALS_PATH, credential_path, list_pending_pods
+from regcred.models import API_GROUP, API_VERSION, KIND, PLURAL, TENANT_KIND, RegistryCredentialSpec
 from regcred.options import add_connection_arguments, add_namespace_arguments, config_from_args
 from regcred.planning.dockerconfig import parse_docker_config, render_docker_config
 from regcred.planning.preview import NamespaceChange, describe, pull_failure, summarize
@@ -167,11 +167,26 @@ def _read_manifests(filename: str) -> list[JsonObject]:
         raise UsageError(f"{filename} is not YAML: {error}") from None
     credentials = [
         d for d in documents
-        if isinstance(d, dict) and d.get("kind") == KIND and str(d.get("apiVersion", "")).startswith(f"{API_GROUP}/")
+        if isinstance(d, dict)
+        and d.get("kind") in (KIND, TENANT_KIND)
+        and str(d.get("apiVersion", "")).startswith(f"{API_GROUP}/")
     ]
     if not credentials:
-        raise UsageError(f"{filename} holds no {KIND} ({API_GROUP}) manifest")
+        raise UsageError(f"{filename} holds no {KIND} or {TENANT_KIND} ({API_GROUP}) manifest")
     return credentials
+
+
+def _title(namespace: str | None, name: str) -> str:
+    """How a credential of either kind is named in output."""
+    return f"{KIND} {name}" if namespace is None else f"{TENANT_KIND} {namespace}/{name}"
+
+
+def _identity(preview: Preview) -> dict[str, Any]:
+    return {
+        "kind": KIND if preview.namespace is None else TENANT_KIND,
+        "credential": preview.credential,
+        **({"namespace": preview.namespace} if preview.namespace else {}),
+    }
 
 
 def run_plan(args: argparse.Namespace, out: TextIO) -> int:
@@ -182,15 +197,17 @@ def run_plan(args: argparse.Namespace, out: TextIO) -> int:
         try:
             preview = cluster.preview(manifest)
         except InvalidSpecError as error:
-            name = manifest.get("metadata", {}).get("name", "?")
-            raise UsageError(f"{KIND} {name}: {error}") from None
+            meta = manifest.get("metadata", {})
+            kind = manifest.get("kind", KIND)
+            where = f"{meta['namespace']}/" if kind == TENANT_KIND and meta.get("namespace") else ""
+            raise UsageError(f"{kind} {where}{meta.get('name', '?')}: {error}") from None
         rows = _rows(cluster, preview)
         results.append((preview, rows, summarize(rows)))
 
     if args.output in ("json", "yaml"):
         _emit([
             {
-                "credential": preview.credential,
+                **_identity(preview),
                 "secretName": preview.secret_name,
                 "exists": preview.exists,
                 "sourceProblems": _source_problems(preview),
@@ -202,7 +219,7 @@ def run_plan(args: argparse.Namespace, out: TextIO) -> int:
     else:
         for preview, rows, summary in results:
             state = "in the cluster" if preview.exists else "new"
-            print(f"{KIND} {preview.credential} ({state}), secret {preview.secret_name}:", file=out)
+            print(f"{_title(preview.namespace, preview.credential)} ({state}), secret {preview.secret_name}:", file=out)
             for problem in _source_problems(preview):
                 print(f"  source problem, replicas keep their last good copy: {problem}", file=out)
             shown = [row for row in rows if row.changes or row.outcome in ("Conflict", "Failed") or args.all]
@@ -287,24 +304,40 @@ def _status_rows(cluster: _Cluster, body: JsonObject) -> tuple[Preview, list[dic
     return preview, rows
 
 
+def _get_credential(client: KubeClient, name: str, namespace: str | None) -> JsonObject:
+    """A RegistryCredential, or with a namespace a TenantRegistryCredential, with its kind set."""
+    try:
+        body = client.request("GET", credential_path(name, namespace))
+    except NotFoundError:
+        raise UsageError(f"{_title(namespace, name)} not found (or its CRD is not installed)") from None
+    return {**body, "kind": KIND if namespace is None else TENANT_KIND}
+
+
+def _all_credentials(client: KubeClient) -> list[JsonObject]:
+    """Every credential of both kinds (a cluster without the tenant CRD has none of that kind)."""
+    bodies = [{**body, "kind": KIND} for body in client.request("GET", CREDENTIALS_PATH).get("items", [])]
+    try:
+        tenant_owned = client.request("GET", TENANT_CREDENTIALS_PATH).get("items", [])
+    except NotFoundError:
+        tenant_owned = []
+    return bodies + [{**body, "kind": TENANT_KIND} for body in tenant_owned]
+
+
 def run_status(args: argparse.Namespace, out: TextIO) -> int:
     client = _client(args)
-    if args.name:
-        try:
-            bodies = [client.request("GET", credential_path(args.name))]
-        except NotFoundError:
-            raise UsageError(f"{KIND} {args.name} not found (or its CRD is not installed)") from None
-    else:
-        bodies = client.request("GET", CREDENTIALS_PATH).get("items", [])
+    bodies = [_get_credential(client, args.name, args.namespace)] if args.name else _all_credentials(client)
     cluster = _snapshot(args, bodies)
     reports = []
     for body in bodies:
         try:
             preview, rows = _status_rows(cluster, body)
         except InvalidSpecError as error:
-            reports.append({"credential": body["metadata"]["name"], "invalid": str(error), "namespaces": []})
+            meta = body["metadata"]
+            where = {"namespace": meta["namespace"]} if meta.get("namespace") else {}
+            reports.append({"kind": body["kind"], "credential": meta["name"], **where, "invalid": str(error),
+                            "namespaces": []})
             continue
-        reports.append({"credential": preview.credential, "secretName": preview.secret_name,
+        reports.append({**_identity(preview), "secretName": preview.secret_name,
                         "sourceProblems": _source_problems(preview), "namespaces": rows})
     namespaces = {row["namespace"] for r in reports for row in r["namespaces"]}
     failing = _pods_failing_to_pull(client, namespaces)
@@ -323,7 +356,7 @@ def run_status(args: argparse.Namespace, out: TextIO) -> int:
         _emit(reports, args.output, out)
         return 0
     for report in reports:
-        print(f"{KIND} {report['credential']}:", file=out)
+        print(f"{_title(report.get('namespace'), report['credential'])}:", file=out)
         if "invalid" in report:
             print(f"  invalid spec: {report['invalid']}", file=out)
             continue
@@ -347,10 +380,7 @@ def run_status(args: argparse.Namespace, out: TextIO) -> int:
 # -- verify ---------------------------------------------------------------------------
 def run_verify(args: argparse.Namespace, out: TextIO) -> int:
     client = _client(args)
-    try:
-        body = client.request("GET", credential_path(args.name))
-    except NotFoundError:
-        raise UsageError(f"{KIND} {args.name} not found (or its CRD is not installed)") from None
+    body = _get_credential(client, args.name, args.namespace)
     cluster = _snapshot(args, [body])
     preview = cluster.preview(body)
     if preview.content.docker_config is None:
@@ -486,19 +516,19 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("-f", "--filename", required=True, metavar="FILE", help="manifest file, or - for stdin")
     plan.add_argument("--all", action="store_true", help="also list namespaces that stay as they are")
     status = commands.add_parser("status", help="per namespace: replica, ServiceAccounts, problems, failing Pods")
-    status.add_argument("name", nargs="?", metavar="NAME", help="one RegistryCredential (default: all)")
-    for command in (plan, status):
+    status.add_argument("name", nargs="?", metavar="NAME", help="one credential (default: all of both kinds)")
+    verify = commands.add_parser("verify", help="check a credential's logins against the registries now")
+    verify.add_argument("name", metavar="NAME")
+    for command in (status, verify):
+        command.add_argument(
+            "-n", "--namespace", metavar="NS", help="NAME is the TenantRegistryCredential in this namespace"
+        )
+    for command in (plan, status, verify):
         add_connection_arguments(command)
         add_namespace_arguments(command)
         command.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
     plan.set_defaults(handler=run_plan)
     status.set_defaults(handler=run_status)
-
-    verify = commands.add_parser("verify", help="check a RegistryCredential's logins against the registries now")
-    verify.add_argument("name", metavar="NAME")
-    add_connection_arguments(verify)
-    add_namespace_arguments(verify)
-    verify.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
     verify.set_defaults(handler=run_verify)
 
     create = commands.add_parser("create", help="a source Secret and a RegistryCredential: print them, or --apply")

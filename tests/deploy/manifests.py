@@ -14,7 +14,8 @@ REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 CHART = DEPLOY / "chart"
 SERVICEMONITOR_COMPONENT = DEPLOY / "components" / "servicemonitor"
-CRD_FILE = REPO / "crds" / "regcred.dev_registrycredentials.yaml"
+TENANT_BOUNDARY_COMPONENT = DEPLOY / "components" / "tenant-boundary"
+CRD_FILES = sorted((REPO / "crds").glob("regcred.dev_*.yaml"))
 OPERATOR_NAMESPACE = "regcred-system"
 
 Manifest = dict[str, Any]
@@ -52,12 +53,12 @@ def only(manifests: list[Manifest], kind: str) -> Manifest:
     return found[0]
 
 
-def servicemonitor_overlay(folder: Path) -> Path:
-    """Write, in `folder`, the overlay a user would: deploy/ plus the ServiceMonitor component."""
+def component_overlay(folder: Path, component: Path) -> Path:
+    """Write, in `folder`, the overlay a user would: deploy/ plus one of its components."""
     # kustomize accepts only relative paths to other kustomizations.
     (folder / "kustomization.yaml").write_text(
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
         f"resources: [{os.path.relpath(DEPLOY, folder)}]\n"
-        f"components: [{os.path.relpath(SERVICEMONITOR_COMPONENT, folder)}]\n"
+        f"components: [{os.path.relpath(component, folder)}]\n"
     )
     return folder

@@ -8,14 +8,16 @@ from pathlib import Path
 import yaml
 from manifests import (
     CHART,
-    CRD_FILE,
+    CRD_FILES,
     DEPLOY,
     REPO,
     Manifest,
     by_identity,
     only,
     run_tool,
-    servicemonitor_overlay,
+    SERVICEMONITOR_COMPONENT,
+    TENANT_BOUNDARY_COMPONENT,
+    component_overlay,
 )
 
 import regcred
@@ -37,12 +39,13 @@ def test_lint_is_clean(helm_bin: Path):
     assert "[WARNING]" not in output and "[ERROR]" not in output, output
 
 
-def test_the_chart_crd_is_the_canonical_crd():
-    chart_crd = CHART / "crds" / CRD_FILE.name
-    assert chart_crd.read_bytes() == CRD_FILE.read_bytes(), (
-        f"copy {CRD_FILE.relative_to(REPO)} to {chart_crd.relative_to(REPO)} (Helm reads CRDs only there)"
-    )
-    assert sorted(path.name for path in (CHART / "crds").iterdir()) == [CRD_FILE.name]
+def test_the_chart_crds_are_the_canonical_crds():
+    for crd in CRD_FILES:
+        chart_crd = CHART / "crds" / crd.name
+        assert chart_crd.exists() and chart_crd.read_bytes() == crd.read_bytes(), (
+            f"copy {crd.relative_to(REPO)} to {chart_crd.relative_to(REPO)} (Helm reads CRDs only there)"
+        )
+    assert sorted(path.name for path in (CHART / "crds").iterdir()) == [crd.name for crd in CRD_FILES]
 
 
 def test_chart_and_app_version_are_the_package_version():
@@ -59,8 +62,19 @@ def test_servicemonitor_value_renders_the_kustomize_component(
 ):
     with_monitor = helm_template("--set", "metrics.serviceMonitor.enabled=true")
     assert by_identity(with_monitor) == by_identity(
-        without_namespace_object(kustomize(servicemonitor_overlay(tmp_path)))
+        without_namespace_object(kustomize(component_overlay(tmp_path, SERVICEMONITOR_COMPONENT)))
     )
+
+
+def test_tenant_values_render_the_tenant_boundary_component(helm_template, kustomize, tmp_path: Path):
+    with_boundary = helm_template(
+        "--set", "tenantLabel=capsule.clastix.io/tenant", "--set", "tenantBoundary.enabled=true"
+    )
+    assert by_identity(with_boundary) == by_identity(
+        without_namespace_object(kustomize(component_overlay(tmp_path, TENANT_BOUNDARY_COMPONENT)))
+    )
+    parsed = build_parser().parse_args(operator_args(with_boundary))
+    assert parsed.tenant_label == "capsule.clastix.io/tenant"
 
 
 def test_namespace_values_become_operator_flags(helm_template):

@@ -15,7 +15,8 @@ from manifests import (
     only,
     parse_documents,
     run_tool,
-    servicemonitor_overlay,
+    SERVICEMONITOR_COMPONENT,
+    component_overlay,
 )
 
 import regcred
@@ -46,7 +47,7 @@ def test_the_deployment_runs_two_leader_electing_replicas_with_probes(kustomize)
 
 
 def test_the_servicemonitor_component_scrapes_the_metrics_service(kustomize, tmp_path: Path):
-    manifests = kustomize(servicemonitor_overlay(tmp_path))
+    manifests = kustomize(component_overlay(tmp_path, SERVICEMONITOR_COMPONENT))
     monitor = only(manifests, "ServiceMonitor")
     service = only(manifests, "Service")
     assert monitor["metadata"]["namespace"] == service["metadata"]["namespace"]

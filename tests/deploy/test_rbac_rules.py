@@ -1,4 +1,5 @@
-"""deploy/ grants exactly the rules docs/rbac.md gives a reason for, to the operator only.
+"""deploy/ grants exactly the rules docs/rbac.md gives a reason for, to the operator only;
+the only other roles are aggregated into the built-in ones and grant TenantRegistryCredentials.
 
 That the rules are enough is proven by the end-to-end suite, which runs the operator
 as this ServiceAccount; this test keeps every grant tied to a documented use.
@@ -40,10 +41,19 @@ def documented_permissions() -> dict[Permission, str]:
     return permissions
 
 
-def granted_permissions(manifests: list[Manifest]) -> set[Permission]:
-    """Every permission the Roles and ClusterRoles of deploy/ grant, one per verb and name."""
+AGGREGATE_LABEL_PREFIX = "rbac.authorization.k8s.io/aggregate-to-"
+
+
+def _aggregated(role: Manifest) -> bool:
+    """A role for people, merged into the built-in admin, edit or view ClusterRoles."""
+    return any(key.startswith(AGGREGATE_LABEL_PREFIX) for key in role["metadata"].get("labels") or {})
+
+
+def granted_permissions(manifests: list[Manifest], aggregated: bool = False) -> set[Permission]:
+    """Every permission the operator's Roles and ClusterRoles of deploy/ grant (with
+    `aggregated`, those of the roles for people instead), one per verb and name."""
     granted: set[Permission] = set()
-    for role in (m for m in manifests if m["kind"] in ROLE_KINDS):
+    for role in (m for m in manifests if m["kind"] in ROLE_KINDS and _aggregated(m) == aggregated):
         scope = _scope(role)
         for rule in role["rules"]:
             for group in rule["apiGroups"]:
@@ -67,10 +77,20 @@ def test_no_rule_uses_wildcards(kustomize):
         assert "*" not in permission, permission
 
 
+def test_roles_for_people_reach_tenant_credentials_only(kustomize):
+    granted = granted_permissions(kustomize(DEPLOY), aggregated=True)
+    assert granted, "deploy/ aggregates TenantRegistryCredentials into the built-in roles"
+    for scope, group, resource, _, _ in granted:
+        assert (scope, group) == ("cluster", "regcred.dev"), resource
+        assert resource.partition("/")[0] == "tenantregistrycredentials", resource
+
+
 def test_every_role_is_bound_to_the_operator_and_nobody_else(kustomize):
     manifests = kustomize(DEPLOY)
     roles = {
-        (m["kind"], _scope(m), m["metadata"]["name"]) for m in manifests if m["kind"] in ROLE_KINDS
+        (m["kind"], _scope(m), m["metadata"]["name"])
+        for m in manifests
+        if m["kind"] in ROLE_KINDS and not _aggregated(m)
     }
     bound = set()
     for binding in (m for m in manifests if m["kind"] in BINDING_KINDS):

@@ -22,11 +22,11 @@ from kubernetes.config import new_client_from_config
 
 from regcred.config import OperatorConfig
 from regcred.handlers.runner import OperatorThread
-from regcred.models import API_GROUP, API_VERSION, PLURAL
+from regcred.models import API_GROUP, API_VERSION, PLURAL, TENANT_PLURAL
 
 REPO = Path(__file__).resolve().parents[2]
-CRD_FILE = REPO / "crds" / "regcred.dev_registrycredentials.yaml"
-CRD_NAME = f"{PLURAL}.{API_GROUP}"
+CRDS = REPO / "crds"
+CRD_NAMES = [f"{PLURAL}.{API_GROUP}", f"{TENANT_PLURAL}.{API_GROUP}"]
 DEPLOY = REPO / "deploy"
 DEPLOYED_NAMESPACE = "regcred-system"
 OPERATOR_ACCOUNT = "regcred-operator"
@@ -76,8 +76,8 @@ def kubectl(cluster, control_plane_bin: Path) -> Kubectl:
 
 @pytest.fixture(scope="session")
 def crd_installed(cluster, kubectl: Kubectl) -> None:
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
-    kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    kubectl("apply", "--server-side", "--force-conflicts", "-k", str(CRDS))
+    kubectl("wait", "--for=condition=Established", *(f"crd/{name}" for name in CRD_NAMES), "--timeout=60s")
 
 
 @pytest.fixture(scope="session")

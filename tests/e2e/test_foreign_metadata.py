@@ -15,7 +15,7 @@ from regcred.errors import ConflictError
 from regcred.kube.client import KubeClient, load_api_client
 from regcred.kube.resources import apply_write
 from regcred.models import API_GROUP, API_VERSION, KIND, PLURAL
-from regcred.planning.plan import CredentialIntent, SecretUpdate, replica_manifest
+from regcred.planning.plan import CredentialIntent, SecretUpdate, credential_owner, replica_manifest
 
 FOREIGN_FINALIZER = "example.com/keep-until-audited"
 FOREIGN_LABELS = {"team": "payments"}
@@ -185,7 +185,10 @@ def test_an_update_takes_a_copy_over_from_another_credential_and_refuses_a_stale
         )
         config = b'{"auths":{}}'
         manifest = replica_manifest(
-            CredentialIntent(taker["name"], taker["uid"], "pull", ("default",), config, "sha256:new"),
+            CredentialIntent(
+                taker["name"], taker["uid"], "pull", ("default",), config, "sha256:new",
+                owner=credential_owner(KIND, taker["name"], taker["uid"]),
+            ),
             namespace,
         )
         # The copy as the former credential left it, plus what another controller added.

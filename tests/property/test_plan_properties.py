@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from regcred.models import KIND
 from regcred.planning.plan import (
     CONTENT_HASH_ANNOTATION,
     CredentialIntent,
@@ -31,6 +32,7 @@ from regcred.planning.plan import (
     ServiceAccountEdit,
     ServiceAccountState,
     Write,
+    credential_owner,
     data_digest,
     plan_namespace,
 )
@@ -158,6 +160,7 @@ def intents(draw) -> CredentialIntent:
         service_account_globs=tuple(draw(st.sets(st.sampled_from(["default", "build*", "*", "d?fault"])))),
         docker_config=config,
         content_hash="sha256:" + base64.b16encode(config).decode()[:16] if config else None,
+        owner=credential_owner(KIND, CREDENTIAL, UID),
     )
 
 

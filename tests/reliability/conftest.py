@@ -21,7 +21,7 @@ import pytest
 from harness import OperatorProcess
 from kubernetes import client
 
-from e2e.conftest import CRD_FILE, CRD_NAME, Credentials, Kubectl, SourceSecrets
+from e2e.conftest import CRD_NAMES, CRDS, Credentials, Kubectl, SourceSecrets
 from testcluster import EXTERNAL_KUBECONFIG_ENV, Cluster, local_cluster
 
 pytestmark = pytest.mark.e2e
@@ -46,8 +46,8 @@ def kubectl(cluster: Cluster, control_plane_bin: Path) -> Kubectl:
 
 @pytest.fixture(scope="session")
 def crd_installed(kubectl: Kubectl) -> None:
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
-    kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    kubectl("apply", "--server-side", "--force-conflicts", "-k", str(CRDS))
+    kubectl("wait", "--for=condition=Established", *(f"crd/{name}" for name in CRD_NAMES), "--timeout=60s")
 
 
 @pytest.fixture(scope="session")

@@ -225,3 +225,21 @@ def test_walk_reports_the_path_of_a_difference() -> None:
         "spec.registries[].email: in the model, missing from the CRD",
         "spec.registries[].passwordSecretRef.key: maxLength differs: model 253, CRD 63",
     ]
+
+
+def _tenant_crd_generator():
+    """hack/tenant_crd.py, loaded as a module (hack/ is a folder of scripts, not a package)."""
+    import importlib.util
+
+    path = CRD_PATH.parents[1] / "hack" / "tenant_crd.py"
+    spec = importlib.util.spec_from_file_location("tenant_crd", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_tenant_crd_is_generated_from_the_cluster_crd():
+    generated = _tenant_crd_generator().render()
+    committed = (CRD_PATH.parent / "regcred.dev_tenantregistrycredentials.yaml").read_text()
+    assert committed == generated, "run: python hack/tenant_crd.py > crds/regcred.dev_tenantregistrycredentials.yaml"

@@ -7,22 +7,31 @@ from typing import Any
 import pytest
 
 from regcred.controller.gather import (
+    Scope,
     credentials_for_namespace,
     credentials_for_replica,
     credentials_for_service_account,
+    namespace_view,
     namespaces_touched,
+    resolve,
+    targets,
 )
+from regcred.config import OperatorConfig
 from regcred.controller.state import ClusterSnapshot
 from regcred.kube.resources import CredentialRecord, credential_record
 from regcred.planning.plan import SecretState, ServiceAccountState
 from regcred.planning.selection import NamespaceInfo
 
-EXCLUDED = frozenset({"kube-system"})
+SCOPE = Scope(frozenset({"kube-system"}), tenant_label="tenant")
 
 
-def credential(name: str, team: str, secret_name: str | None = None, **spec: Any) -> CredentialRecord:
+def credential(
+    name: str, team: str, secret_name: str | None = None, namespace: str | None = None, **spec: Any
+) -> CredentialRecord:
     body = {
-        "metadata": {"name": name, "uid": f"uid-{name}", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "metadata": {
+            "name": name, "uid": f"uid-{name}", "creationTimestamp": "2026-01-01T00:00:00Z", "namespace": namespace
+        },
         "spec": {
             "registries": [{"server": "r.example", "username": "u", "passwordSecretRef": {"name": f"{name}-pw"}}],
             "namespaceSelector": {"matchLabels": {"team": team}},
@@ -48,7 +57,7 @@ RED = credential("red", "red", secret_name="shared")
 BLUE = credential("blue", "blue")
 GREEN = credential("green", "green", secret_name="shared")
 SNAPSHOT = ClusterSnapshot(
-    credentials_by_name={record.name: record for record in (RED, BLUE, GREEN)},
+    credentials_by_key={record.name: record for record in (RED, BLUE, GREEN)},
     namespaces_by_name={
         "red-1": NamespaceInfo("red-1", {"team": "red"}),
         "blue-1": NamespaceInfo("blue-1", {"team": "blue"}),
@@ -79,7 +88,7 @@ SNAPSHOT = ClusterSnapshot(
     ],
 )
 def test_a_namespace_event_concerns_only_the_credentials_that_select_or_serve_it(namespace, infos, expected):
-    assert credentials_for_namespace(SNAPSHOT, namespace, infos, EXCLUDED) == expected
+    assert credentials_for_namespace(SNAPSHOT, namespace, infos, SCOPE) == expected
 
 
 @pytest.mark.parametrize(
@@ -103,7 +112,7 @@ def test_a_replica_event_concerns_its_owner_and_the_credentials_wanting_its_name
     ],
 )
 def test_a_service_account_event_concerns_the_targeting_credentials_and_its_entries(namespace, accounts, expected):
-    assert credentials_for_service_account(SNAPSHOT, namespace, accounts, EXCLUDED) == expected
+    assert credentials_for_service_account(SNAPSHOT, namespace, accounts, SCOPE) == expected
 
 
 @pytest.mark.parametrize(
@@ -117,4 +126,57 @@ def test_a_service_account_event_concerns_the_targeting_credentials_and_its_entr
     ],
 )
 def test_a_credential_touches_what_it_targets_and_where_its_name_was_added(record, expected):
-    assert namespaces_touched(SNAPSHOT, record, EXCLUDED) == expected
+    assert namespaces_touched(SNAPSHOT, record, SCOPE) == expected
+
+
+# Tenants: a-1 and a-2 belong to tenant a, b-1 to tenant b; "free" to nobody.
+TENANT_NAMESPACES = {
+    name: NamespaceInfo(name, labels)
+    for name, labels in {
+        "a-1": {"tenant": "a", "team": "red"},
+        "a-2": {"tenant": "a", "team": "red"},
+        "b-1": {"tenant": "b", "team": "red"},
+        "free": {"team": "red"},
+    }.items()
+}
+
+
+def tenant_snapshot(*records: CredentialRecord) -> ClusterSnapshot:
+    return ClusterSnapshot({r.key: r for r in records}, TENANT_NAMESPACES, (), (), {})
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        pytest.param({}, {"a-1", "a-2"}, id="every namespace of its tenant"),
+        pytest.param({"namespaces": ["*"]}, {"a-1", "a-2"}, id="a glob naming all namespaces"),
+        pytest.param({"namespaces": ["b-1", "a-2"]}, {"a-2"}, id="another tenant's namespace by name"),
+        pytest.param({"namespaceSelector": {"matchLabels": {"tenant": "b"}}}, set(), id="a selector for another tenant"),
+    ],
+)
+def test_a_tenant_credential_reaches_its_own_tenant_only_whatever_it_selects(spec, expected):
+    record = credential("pull", "red", namespace="a-1", **spec)
+    state = tenant_snapshot(record)
+    assert {name for name, info in TENANT_NAMESPACES.items() if targets(state, record, info, SCOPE)} == expected
+
+
+def test_without_a_tenant_label_a_tenant_credential_serves_its_own_namespace_only():
+    record = credential("pull", "red", namespace="a-1")
+    state = tenant_snapshot(record)
+    untenanted = Scope(frozenset())
+    assert {name for name, info in TENANT_NAMESPACES.items() if targets(state, record, info, untenanted)} == {"a-1"}
+
+
+def test_a_tenant_credential_reads_sources_in_its_own_namespace_only():
+    record = credential("pull", "red", namespace="a-1")
+    content = resolve(tenant_snapshot(record), record, OperatorConfig(operator_namespace="regcred-system"))
+    assert [type(problem).__name__ for problem in content.problems] == ["SourceMissingError"]
+    assert "a-1/pull-pw" in str(content.problems[0])
+
+
+def test_a_cluster_credential_keeps_a_name_a_tenant_credential_also_wants():
+    platform = credential("platform", "red", secret_name="pull")
+    tenant = credential("tenant", "red", secret_name="pull", namespace="a-1")
+    state = tenant_snapshot(platform, tenant)
+    assert namespace_view(state, tenant, "a-2", SCOPE).claimed_by == "platform"
+    assert namespace_view(state, platform, "a-2", SCOPE).claimed_by is None

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from regcred.planning.dockerconfig import content_hash, kubectl_auth_entry, render_docker_config
+from regcred.models import KIND
 from regcred.planning.plan import (
     CONTENT_HASH_ANNOTATION,
     CREDENTIAL_LABEL,
@@ -25,6 +26,7 @@ from regcred.planning.plan import (
     SecretUpdate,
     ServiceAccountEdit,
     ServiceAccountState,
+    credential_owner,
     data_digest,
     plan_namespace,
     replica_manifest,
@@ -52,6 +54,7 @@ def intent(
         service_account_globs=globs,
         docker_config=config,
         content_hash=content_hash(config) if config is not None else None,
+        owner=credential_owner(KIND, name, f"uid-{name}"),
     )
 
 

@@ -16,6 +16,7 @@ from regcred.planning.selection import (
     matches_label_selector,
     selects_namespace,
     target_namespaces,
+    within_tenant,
 )
 
 SOURCE = {"dockerConfigSecretRefs": [{"name": "legacy"}]}
@@ -260,25 +261,30 @@ def test_target_namespaces(always_excluded: frozenset[str], expected: set[str]) 
     ("claimants", "winner"),
     [
         pytest.param([], None, id="nobody"),
-        pytest.param([Claimant("2024-05-01T00:00:00Z", "b")], "b", id="sole claimant"),
+        pytest.param([Claimant(False, "2024-05-01T00:00:00Z", "b")], "b", id="sole claimant"),
         pytest.param(
-            [Claimant("2024-05-02T00:00:00Z", "a"), Claimant("2024-05-01T00:00:00Z", "z")],
+            [Claimant(False, "2024-05-02T00:00:00Z", "a"), Claimant(False, "2024-05-01T00:00:00Z", "z")],
             "z",
             id="older wins over lower name",
         ),
         pytest.param(
-            [Claimant("2024-05-01T00:00:00Z", "beta"), Claimant("2024-05-01T00:00:00Z", "alpha")],
+            [Claimant(False, "2024-05-01T00:00:00Z", "beta"), Claimant(False, "2024-05-01T00:00:00Z", "alpha")],
             "alpha",
             id="same age: name breaks the tie",
         ),
         pytest.param(
             [
-                Claimant("2024-05-01T10:00:00Z", "c"),
-                Claimant("2024-05-01T09:59:59Z", "b"),
-                Claimant("2024-05-01T10:00:01Z", "a"),
+                Claimant(False, "2024-05-01T10:00:00Z", "c"),
+                Claimant(False, "2024-05-01T09:59:59Z", "b"),
+                Claimant(False, "2024-05-01T10:00:01Z", "a"),
             ],
             "b",
             id="one second older wins",
+        ),
+        pytest.param(
+            [Claimant(True, "2024-05-01T00:00:00Z", "team-a_old"), Claimant(False, "2024-06-01T00:00:00Z", "platform")],
+            "platform",
+            id="a cluster-scoped credential wins over an older tenant-owned one",
         ),
     ],
 )
@@ -286,3 +292,24 @@ def test_claim_winner(claimants: list[Claimant], winner: str | None) -> None:
     result = claim_winner(claimants)
     assert (result.name if result else None) == winner
     assert claim_winner(reversed(claimants)) == result, "order of arrival must not matter"
+
+
+def ns(name: str, **labels: str) -> NamespaceInfo:
+    return NamespaceInfo(name, labels)
+
+
+@pytest.mark.parametrize(
+    ("tenant_label", "home", "namespace", "allowed"),
+    [
+        pytest.param(None, ns("a-1", tenant="a"), ns("a-1", tenant="a"), True, id="its own namespace, no label set"),
+        pytest.param(None, ns("a-1", tenant="a"), ns("a-2", tenant="a"), False, id="no tenant label: home only"),
+        pytest.param("tenant", ns("a-1", tenant="a"), ns("a-2", tenant="a"), True, id="same tenant"),
+        pytest.param("tenant", ns("a-1", tenant="a"), ns("b-1", tenant="b"), False, id="another tenant"),
+        pytest.param("tenant", ns("a-1", tenant="a"), ns("free"), False, id="a namespace of no tenant"),
+        pytest.param("tenant", ns("x-1"), ns("x-2"), False, id="home of no tenant: no others"),
+        pytest.param("tenant", ns("x-1", tenant=""), ns("x-2", tenant=""), False, id="an empty value is no tenant"),
+        pytest.param("tenant", None, ns("a-2", tenant="a"), False, id="home not seen yet"),
+    ],
+)
+def test_a_tenant_credential_serves_only_its_tenants_namespaces(tenant_label, home, namespace, allowed):
+    assert within_tenant(tenant_label, home, "a-1" if home is None else home.name, namespace) is allowed

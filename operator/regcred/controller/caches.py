@@ -1,7 +1,11 @@
 """The live ClusterState: one informer per collection, indexed, plus the foreign Secrets seen.
 
-Thread ownership: each informer guards its own items; `ForeignSecrets` has its own lock.
-Callbacks run on the informers' watch threads and must only enqueue.
+Source Secrets are watched in the operator's source namespaces, and in each namespace
+where a TenantRegistryCredential lives, from its first to its last one there.
+
+Thread ownership: each informer guards its own items; `ForeignSecrets` has its own lock;
+the per-namespace source informers are owned by `_tenant_lock`. Callbacks run on the
+informers' watch threads and must only enqueue.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from regcred.kube.client import KubeClient
 from regcred.kube.informer import Informer, by_name, by_namespace, by_namespace_and_name
 from regcred.kube.resources import (
     CREDENTIALS_PATH,
+    TENANT_CREDENTIALS_PATH,
+    by_credential_key,
     MANAGED_SECRETS_SELECTOR,
     NAMESPACES_PATH,
     SERVICE_ACCOUNTS_PATH,
@@ -35,6 +41,7 @@ __all__ = ["Caches", "ChangeHandlers", "ForeignSecrets", "source_index_value"]
 
 SECRET_NAME = "secret-name"
 SOURCE = "source"
+HOME = "home"
 NAMESPACE = "namespace"
 CREDENTIAL = "credential"
 ADDED_ENTRY = "added-entry"
@@ -88,20 +95,30 @@ class Caches:
     """Informers for everything the controller reads; satisfies `ClusterState`."""
 
     def __init__(self, client: KubeClient, config: OperatorConfig, handlers: ChangeHandlers) -> None:
+        self._client = client
+        self._config = config
+        self._handlers = handlers
+
         def by_secret_name(_: str, record: CredentialRecord) -> Iterable[str]:
             return (record.secret_name,) if record.secret_name else ()
 
         def by_source(_: str, record: CredentialRecord) -> Iterable[str]:
             if record.spec is None:
                 return ()
-            refs = referenced_secrets(record.spec, config.operator_namespace)
+            refs = referenced_secrets(record.spec, record.namespace or config.operator_namespace)
             return [source_index_value(*ref) for ref in refs]
 
         watch = config.watch_seconds
+        credential_indexers = {SECRET_NAME: by_secret_name, SOURCE: by_source}
         self.credential_informer: Informer[str, CredentialRecord] = Informer(
             client, CREDENTIALS_PATH, key=by_name, project=credential_record, on_change=handlers.credential,
-            indexers={SECRET_NAME: by_secret_name, SOURCE: by_source},
-            name="registrycredentials", watch_seconds=watch,
+            indexers=credential_indexers, name="registrycredentials", watch_seconds=watch,
+        )
+        self.tenant_credential_informer: Informer[str, CredentialRecord] = Informer(
+            client, TENANT_CREDENTIALS_PATH, key=by_credential_key, project=credential_record,
+            on_change=self._tenant_credential_changed,
+            indexers={**credential_indexers, HOME: lambda _, record: (record.namespace,)},
+            name="tenantregistrycredentials", watch_seconds=watch,
         )
         self.namespace_informer: Informer[str, NamespaceInfo] = Informer(
             client, NAMESPACES_PATH, key=by_name, project=namespace_info, on_change=handlers.namespace,
@@ -120,33 +137,99 @@ class Caches:
             name="replica secrets", watch_seconds=watch,
         )
         self.source_informers: list[Informer[tuple[str, str], SourceSecret]] = [
-            Informer(
-                client, secrets_path(namespace), key=by_namespace_and_name, project=source_secret,
-                on_change=handlers.source, name=f"source secrets in {namespace}", watch_seconds=watch,
-            )
-            for namespace in sorted(config.source_namespaces)
+            self._source_informer(namespace) for namespace in sorted(config.source_namespaces)
         ]
         self.foreign = ForeignSecrets()
+        self._tenant_lock = threading.Lock()
+        self._tenant_sources: dict[str, Informer[tuple[str, str], SourceSecret]] = {}
+        self._running = False
+
+    def _source_informer(self, namespace: str) -> Informer[tuple[str, str], SourceSecret]:
+        return Informer(
+            self._client, secrets_path(namespace), key=by_namespace_and_name, project=source_secret,
+            on_change=self._handlers.source, name=f"source secrets in {namespace}",
+            watch_seconds=self._config.watch_seconds,
+        )
+
+    def _tenant_credential_changed(self, key: str, old: CredentialRecord | None, new: CredentialRecord | None) -> None:
+        for record in (old, new):
+            if record is not None and record.namespace is not None:
+                self._track_tenant_sources(record.namespace)
+        if self._handlers.credential is not None:
+            self._handlers.credential(key, old, new)
+
+    def _track_tenant_sources(self, namespace: str) -> None:
+        """Watch Secrets in a namespace while TenantRegistryCredentials live there."""
+        if namespace in self._config.source_namespaces:
+            return
+        wanted = bool(self.tenant_credential_informer.by_index(HOME, namespace))
+        with self._tenant_lock:
+            informer = self._tenant_sources.get(namespace)
+            if wanted and informer is None:
+                informer = self._tenant_sources[namespace] = self._source_informer(namespace)
+                if self._running:
+                    informer.start()
+            elif not wanted and informer is not None:
+                del self._tenant_sources[namespace]
+                informer.stop()
+
+    def start(self) -> None:
+        with self._tenant_lock:
+            self._running = True
+        for informer in self.informers:
+            informer.start()
+
+    def load(self, on_loaded: Callable[[Informer[Any, Any]], None]) -> None:
+        """Fill every cache with one list and no watch (tenants' Secrets after their credentials)."""
+        for informer in self.informers:
+            informer.load()
+            on_loaded(informer)
+        for informer in self.tenant_source_informers:
+            informer.load()
+            on_loaded(informer)
+
+    def sources_synced(self, namespace: str) -> bool:
+        """Whether the Secrets of a TenantRegistryCredential's namespace are in the cache yet."""
+        with self._tenant_lock:
+            informer = self._tenant_sources.get(namespace)
+        return informer is None or informer.synced.is_set()
+
+    @property
+    def tenant_source_informers(self) -> list[Informer[tuple[str, str], SourceSecret]]:
+        with self._tenant_lock:
+            return list(self._tenant_sources.values())
 
     @property
     def informers(self) -> list[Informer[Any, Any]]:
+        """The informers watched from the start (not the tenants' source Secrets)."""
         return [
-            self.credential_informer, self.namespace_informer, self.service_account_informer,
-            self.replica_informer, *self.source_informers,
+            self.credential_informer, self.tenant_credential_informer, self.namespace_informer,
+            self.service_account_informer, self.replica_informer, *self.source_informers,
         ]
 
     # -- ClusterState ----------------------------------------------------------
-    def credential(self, name: str) -> CredentialRecord | None:
-        return self.credential_informer.get(name)
+    def credential(self, key: str) -> CredentialRecord | None:
+        return self.credential_informer.get(key) or self.tenant_credential_informer.get(key)
 
     def credentials(self) -> Iterable[CredentialRecord]:
-        return self.credential_informer.snapshot().values()
+        return [
+            *self.credential_informer.snapshot().values(), *self.tenant_credential_informer.snapshot().values()
+        ]
+
+    def _either_by_index(self, index: str, value: str) -> list[CredentialRecord]:
+        return [
+            *self.credential_informer.by_index(index, value), *self.tenant_credential_informer.by_index(index, value)
+        ]
 
     def credentials_with_secret_name(self, secret_name: str) -> list[CredentialRecord]:
-        return self.credential_informer.by_index(SECRET_NAME, secret_name)
+        return self._either_by_index(SECRET_NAME, secret_name)
 
     def credentials_reading(self, namespace: str, name: str) -> list[CredentialRecord]:
-        return self.credential_informer.by_index(SOURCE, source_index_value(namespace, name))
+        return self._either_by_index(SOURCE, source_index_value(namespace, name))
+
+    def credentials_living_in(self, namespace: str) -> list[CredentialRecord]:
+        """The TenantRegistryCredentials whose home is `namespace`."""
+        return self.tenant_credential_informer.by_index(HOME, namespace)
 
     def namespace(self, name: str) -> NamespaceInfo | None:
         return self.namespace_informer.get(name)
@@ -168,7 +251,7 @@ class Caches:
 
     def sources(self) -> Mapping[tuple[str, str], SourceSecret]:
         merged: dict[tuple[str, str], SourceSecret] = {}
-        for informer in self.source_informers:
+        for informer in [*self.source_informers, *self.tenant_source_informers]:
             merged.update(informer.snapshot())
         return merged
 

@@ -24,6 +24,7 @@ from regcred.controller.apply import Applier, ReconcileStats
 from regcred.controller.caches import Caches, ChangeHandlers
 from regcred.controller.gate import CredentialGate
 from regcred.controller.gather import (
+    Scope,
     cleanup_intent,
     cleanup_namespaces,
     cleanup_view,
@@ -57,6 +58,8 @@ CACHE_SYNC_TIMEOUT = 120.0
 VERIFY_WORKERS = 2
 # How soon a cleanup looks again while the credential's admitted work is still running.
 CLEANUP_WAIT_SECONDS = 0.05
+# How soon a TenantRegistryCredential's pass looks again while its namespace's Secrets are listed.
+SOURCES_WAIT_SECONDS = 0.2
 
 
 class Controller:
@@ -64,6 +67,7 @@ class Controller:
 
     def __init__(self, client: KubeClient, config: OperatorConfig, metrics: Metrics | None = None) -> None:
         self.config = config
+        self.scope = Scope.of(config)
         self.metrics = metrics or Metrics()
         self.stats = ReconcileStats()
         self.queue = WorkQueue()
@@ -90,8 +94,7 @@ class Controller:
 
     def start(self, wait_synced: bool = True) -> None:
         """Start the watches, wait until every cache is filled, then start the workers."""
-        for informer in self.informers:
-            informer.start()
+        self.caches.start()
         if wait_synced:
             deadline = time.monotonic() + CACHE_SYNC_TIMEOUT
             for informer in self.informers:
@@ -165,18 +168,21 @@ class Controller:
         # Credentials that share a secret name may now win or lose namespaces.
         for secret_name in {r.secret_name for r in (old, new) if r is not None and r.secret_name}:
             for other in self.caches.credentials_with_secret_name(secret_name):
-                if other.name != name:
-                    self.queue.add(SyncCredential(other.name))
+                if other.key != name:
+                    self.queue.add(SyncCredential(other.key))
 
     def _on_namespace(self, name: str, old: NamespaceInfo | None, new: NamespaceInfo | None) -> None:
-        for credential in credentials_for_namespace(self.caches, name, (old, new), self.config.excluded_namespaces):
+        for credential in credentials_for_namespace(self.caches, name, (old, new), self.scope):
             self.queue.add(SyncNamespace(credential, name))
+        # The home of TenantRegistryCredentials: a new tenant label moves their whole reach.
+        for record in self.caches.credentials_living_in(name):
+            self.queue.add(SyncCredential(record.key))
 
     def _on_service_account(self, key: tuple[str, str], old: object, new: object) -> None:
         if self.caches.namespace(key[0]) is None:
             return  # the namespace is gone or not seen yet; its own event will bring us back
         accounts = (old, new)  # ServiceAccountState or None
-        found = credentials_for_service_account(self.caches, key[0], accounts, self.config.excluded_namespaces)  # type: ignore[arg-type]
+        found = credentials_for_service_account(self.caches, key[0], accounts, self.scope)  # type: ignore[arg-type]
         for credential in found:
             self.queue.add(SyncNamespace(credential, key[0]))
 
@@ -188,7 +194,7 @@ class Controller:
 
     def _on_source(self, key: tuple[str, str], old: object, new: object) -> None:
         for record in self.caches.credentials_reading(*key):
-            self.queue.add(SyncCredential(record.name))
+            self.queue.add(SyncCredential(record.key))
 
     # -- workers -------------------------------------------------------------------
     def _process(self, item: WorkItem) -> None:
@@ -196,12 +202,12 @@ class Controller:
             self._clean_up(item.credential)
             return
         record = self.caches.credential(item.credential)
-        if record is None or not self.gate.enter(record.name, record.uid):
+        if record is None or not self.gate.enter(record.key, record.uid):
             return  # gone, or its cleanup has begun: no more work for it
         try:
             self._handler(item)(record)
         finally:
-            self.gate.leave(record.name)
+            self.gate.leave(record.key)
 
     def _handler(self, item: SyncCredential | SyncNamespace | WriteStatus | Verify) -> Callable[[CredentialRecord], None]:
         match item:
@@ -217,11 +223,11 @@ class Controller:
                 assert_never(item)
 
     def _content(self, record: CredentialRecord) -> ResolvedContent:
-        return self.status.content(record.name) or self._resolve(record)
+        return self.status.content(record.key) or self._resolve(record)
 
     def _resolve(self, record: CredentialRecord) -> ResolvedContent:
         content = resolve(self.caches, record, self.config)
-        self.status.set_content(record.name, content)
+        self.status.set_content(record.key, content)
         return content
 
     def _settle_status(self, credential: str) -> None:
@@ -231,19 +237,22 @@ class Controller:
         if record.deleting:
             return
         # The periodic safety net: the queue keeps the earliest of these delayed adds.
-        self.queue.add(SyncCredential(record.name), delay=self.config.resync_seconds)
+        self.queue.add(SyncCredential(record.key), delay=self.config.resync_seconds)
         if record.spec is None:
-            self.queue.add(WriteStatus(record.name))
+            self.queue.add(WriteStatus(record.key))
             return
         assert record.secret_name is not None
+        if record.namespace is not None and not self.caches.sources_synced(record.namespace):
+            self.queue.add(SyncCredential(record.key), delay=SOURCES_WAIT_SECONDS)  # its Secrets are being listed
+            return
         self.applier.recheck_foreign(record.secret_name)
         content = self._resolve(record)  # sources may have changed since the last pass
         self.verifier.schedule(record, content)
-        touched = namespaces_touched(self.caches, record, self.config.excluded_namespaces)
-        self.status.keep_namespaces(record.name, touched)
+        touched = namespaces_touched(self.caches, record, self.scope)
+        self.status.keep_namespaces(record.key, touched)
         for namespace in sorted(touched):
-            self.queue.add(SyncNamespace(record.name, namespace))
-        self._settle_status(record.name)
+            self.queue.add(SyncNamespace(record.key, namespace))
+        self._settle_status(record.key)
 
     def _sync_namespace(self, record: CredentialRecord, namespace: str) -> None:
         if record.spec is None or record.deleting:
@@ -253,21 +262,23 @@ class Controller:
         info = self.caches.namespace(namespace)
         outcome = Outcome(OutcomeKind.UNTARGETED)
         if info is not None and not info.terminating:
-            excluded = self.config.excluded_namespaces
-            gather = lambda: namespace_view(self.caches, record, namespace, excluded)  # noqa: E731
+            gather = lambda: namespace_view(self.caches, record, namespace, self.scope)  # noqa: E731
             try:
                 outcome = self.applier.converge(gather(), wanted, gather)
             except KubeError as error:
-                self.status.record_outcome(record.name, namespace, Outcome(OutcomeKind.FAILED, "WriteFailed", str(error)))
-                self._settle_status(record.name)
+                self.status.record_outcome(record.key, namespace, Outcome(OutcomeKind.FAILED, "WriteFailed", str(error)))
+                self._settle_status(record.key)
                 raise
-        self.status.record_outcome(record.name, namespace, outcome)
-        self._settle_status(record.name)
+        self.status.record_outcome(record.key, namespace, outcome)
+        self._settle_status(record.key)
         self.restarter.handle(record, namespace, outcome, self.caches.service_accounts_in(namespace))
 
     def _write_status(self, record: CredentialRecord) -> None:
-        if self.queue.busy(lambda item: isinstance(item, SyncNamespace) and item.credential == record.name):
-            self._settle_status(record.name)  # namespace work is still running: write once it settled
+        if self.queue.busy(lambda item: isinstance(item, SyncNamespace) and item.credential == record.key):
+            self._settle_status(record.key)  # namespace work is still running: write once it settled
+            return
+        if (delay := self.status.write_delay(record.key)) > 0:
+            self.queue.add(WriteStatus(record.key), delay=delay)
             return
         if record.deleting:
             return
@@ -286,11 +297,10 @@ class Controller:
             self.queue.add(CleanUp(name), delay=CLEANUP_WAIT_SECONDS)  # admitted work still running
             return
         failures = []
-        excluded = self.config.excluded_namespaces
         for namespace in sorted(cleanup_namespaces(self.caches, record)):
             if self.caches.namespace(namespace) is None:
                 continue
-            gather = lambda: cleanup_view(self.caches, record, namespace, excluded)  # noqa: E731
+            gather = lambda: cleanup_view(self.caches, record, namespace, self.scope)  # noqa: E731
             try:
                 self.applier.converge(gather(), cleanup_intent(record), gather)
             except KubeError as error:

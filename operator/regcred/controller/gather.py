@@ -7,15 +7,18 @@ sources give, and which credentials a change concerns (so an event enqueues only
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from regcred.config import OperatorConfig
 from regcred.controller.state import ClusterState
 from regcred.kube.resources import CredentialRecord
-from regcred.planning.plan import CredentialIntent, NamespaceView, SecretState, ServiceAccountState
-from regcred.planning.selection import Claimant, NamespaceInfo, claim_winner, selects_namespace
+from regcred.models import KIND
+from regcred.planning.plan import CredentialIntent, NamespaceView, SecretState, ServiceAccountState, credential_owner
+from regcred.planning.selection import Claimant, NamespaceInfo, claim_winner, selects_namespace, within_tenant
 from regcred.planning.sources import ResolvedContent, resolve_content
 
 __all__ = [
+    "Scope",
     "cleanup_intent",
     "cleanup_namespaces",
     "cleanup_view",
@@ -30,41 +33,57 @@ __all__ = [
 ]
 
 
-def targets(record: CredentialRecord, info: NamespaceInfo | None, excluded: frozenset[str]) -> bool:
-    """Whether the credential wants its replica in this namespace now."""
-    return (
-        info is not None
-        and record.spec is not None
-        and not record.deleting
-        and selects_namespace(record.spec, info, excluded)
-    )
+@dataclass(frozen=True)
+class Scope:
+    """The operator's settings that bound every credential's selection."""
+
+    excluded: frozenset[str]
+    tenant_label: str | None = None
+
+    @classmethod
+    def of(cls, config: OperatorConfig) -> Scope:
+        return cls(config.excluded_namespaces, config.tenant_label)
+
+
+def targets(state: ClusterState, record: CredentialRecord, info: NamespaceInfo | None, scope: Scope) -> bool:
+    """Whether the credential wants its replica in this namespace now.
+
+    A TenantRegistryCredential never reaches past its tenant, whatever its spec selects.
+    """
+    if info is None or record.spec is None or record.deleting:
+        return False
+    if record.namespace is not None and not within_tenant(
+        scope.tenant_label, state.namespace(record.namespace), record.namespace, info
+    ):
+        return False
+    return selects_namespace(record.spec, info, scope.excluded)
 
 
 def holder(
-    state: ClusterState, record: CredentialRecord, info: NamespaceInfo | None, targeted: bool, excluded: frozenset[str]
+    state: ClusterState, record: CredentialRecord, info: NamespaceInfo | None, targeted: bool, scope: Scope
 ) -> str | None:
-    """The other credential that holds our secret name in this namespace, if any (oldest wins)."""
+    """The other credential that holds our secret name in this namespace, if any (see Claimant)."""
     assert record.secret_name is not None
     claimants = [
-        Claimant(other.creation_timestamp, other.name)
+        Claimant(other.tenant_owned, other.creation_timestamp, other.key)
         for other in state.credentials_with_secret_name(record.secret_name)
-        if other.name != record.name and targets(other, info, excluded)
+        if other.key != record.key and targets(state, other, info, scope)
     ]
     if targeted:
-        claimants.append(Claimant(record.creation_timestamp, record.name))
+        claimants.append(Claimant(record.tenant_owned, record.creation_timestamp, record.key))
     winner = claim_winner(claimants)
-    return winner.name if winner is not None and winner.name != record.name else None
+    return winner.name if winner is not None and winner.name != record.key else None
 
 
-def namespace_view(state: ClusterState, record: CredentialRecord, namespace: str, excluded: frozenset[str]) -> NamespaceView:
+def namespace_view(state: ClusterState, record: CredentialRecord, namespace: str, scope: Scope) -> NamespaceView:
     """Everything plan_namespace needs to know about one namespace, for one credential."""
     assert record.secret_name is not None
     info = state.namespace(namespace)
-    targeted = targets(record, info, excluded)
+    targeted = targets(state, record, info, scope)
     secrets = {
         replica.name: replica
         for replica in state.replicas_in(namespace)
-        if replica.credential == record.name or replica.name == record.secret_name
+        if replica.credential == record.key or replica.name == record.secret_name
     }
     foreign = state.foreign_secret(namespace, record.secret_name)
     if foreign is not None and record.secret_name not in secrets:
@@ -72,7 +91,7 @@ def namespace_view(state: ClusterState, record: CredentialRecord, namespace: str
     return NamespaceView(
         namespace=namespace,
         targeted=targeted,
-        claimed_by=holder(state, record, info, targeted, excluded),
+        claimed_by=holder(state, record, info, targeted, scope),
         secrets=secrets,
         service_accounts=tuple(state.service_accounts_in(namespace)),
     )
@@ -81,18 +100,18 @@ def namespace_view(state: ClusterState, record: CredentialRecord, namespace: str
 def cleanup_intent(record: CredentialRecord) -> CredentialIntent:
     # Without a valid spec, replicas are still known by label, under any name.
     return CredentialIntent(
-        name=record.name, uid=record.uid, secret_name=record.secret_name or record.name, service_account_globs=()
+        name=record.key, uid=record.uid, secret_name=record.secret_name or record.name, service_account_globs=()
     )
 
 
-def cleanup_view(state: ClusterState, record: CredentialRecord, namespace: str, excluded: frozenset[str]) -> NamespaceView:
+def cleanup_view(state: ClusterState, record: CredentialRecord, namespace: str, scope: Scope) -> NamespaceView:
     """One namespace as cleanup sees it: nothing targeted, only our own replicas."""
     info = state.namespace(namespace)
     return NamespaceView(
         namespace=namespace,
         targeted=False,
-        claimed_by=holder(state, record, info, False, excluded) if record.spec else None,
-        secrets={s.name: s for s in state.replicas_in(namespace) if s.credential == record.name},
+        claimed_by=holder(state, record, info, False, scope) if record.spec else None,
+        secrets={s.name: s for s in state.replicas_in(namespace) if s.credential == record.key},
         service_accounts=tuple(state.service_accounts_in(namespace)),
     )
 
@@ -100,57 +119,63 @@ def cleanup_view(state: ClusterState, record: CredentialRecord, namespace: str, 
 def cleanup_namespaces(state: ClusterState, record: CredentialRecord) -> set[str]:
     """Namespaces where the credential may have left a replica or a ServiceAccount entry."""
     secret_name = record.secret_name or record.name
-    return state.namespaces_with_replicas_of(record.name) | state.namespaces_with_entries_for(secret_name)
+    return state.namespaces_with_replicas_of(record.key) | state.namespaces_with_entries_for(secret_name)
 
 
-def namespaces_touched(state: ClusterState, record: CredentialRecord, excluded: frozenset[str]) -> set[str]:
+def namespaces_touched(state: ClusterState, record: CredentialRecord, scope: Scope) -> set[str]:
     """Every namespace the credential targets or may have left something in."""
-    targeted = {name for name, info in state.namespaces().items() if targets(record, info, excluded)}
+    targeted = {name for name, info in state.namespaces().items() if targets(state, record, info, scope)}
     return targeted | cleanup_namespaces(state, record)
 
 
 def resolve(state: ClusterState, record: CredentialRecord, config: OperatorConfig) -> ResolvedContent:
+    """The content from the credential's sources: the operator's source namespaces, or a
+    TenantRegistryCredential's own namespace and no other."""
     assert record.spec is not None
-    return resolve_content(
-        record.spec,
-        state.sources(),
-        default_namespace=config.operator_namespace,
-        allowed_namespaces=config.source_namespaces,
-    )
+    if record.namespace is not None:
+        return resolve_content(record.spec, state.sources(), record.namespace, frozenset({record.namespace}))
+    return resolve_content(record.spec, state.sources(), config.operator_namespace, config.source_namespaces)
 
 
 def intent(record: CredentialRecord, content: ResolvedContent) -> CredentialIntent:
     assert record.spec is not None and record.secret_name is not None
     return CredentialIntent(
-        name=record.name,
+        name=record.key,
         uid=record.uid,
         secret_name=record.secret_name,
         service_account_globs=tuple(record.spec.service_accounts),
         docker_config=content.docker_config,
         content_hash=content.content_hash,
+        # A namespaced owner could only own copies in its own namespace (the garbage
+        # collector deletes the others): tenant-owned copies go by the finalizer alone.
+        owner=None if record.tenant_owned else credential_owner(KIND, record.name, record.uid),
     )
 
 
 # -- which credentials an event concerns ---------------------------------------------
-def _targeting(state: ClusterState, infos: Iterable[NamespaceInfo | None], excluded: frozenset[str]) -> set[str]:
+def _targeting(state: ClusterState, infos: Iterable[NamespaceInfo | None], scope: Scope) -> set[str]:
     return {
-        record.name
+        record.key
         for record in state.credentials()
-        if any(targets(record, info, excluded) for info in infos)
+        if any(targets(state, record, info, scope) for info in infos)
     }
 
 
 def _holders_of(state: ClusterState, secret_names: Iterable[str]) -> set[str]:
-    return {record.name for name in secret_names for record in state.credentials_with_secret_name(name)}
+    return {record.key for name in secret_names for record in state.credentials_with_secret_name(name)}
 
 
 def credentials_for_namespace(
-    state: ClusterState, namespace: str, infos: Iterable[NamespaceInfo | None], excluded: frozenset[str]
+    state: ClusterState, namespace: str, infos: Iterable[NamespaceInfo | None], scope: Scope
 ) -> set[str]:
-    """Credentials that select the namespace (before or after a change) or serve it now."""
+    """Credentials that select the namespace (before or after a change) or serve it now.
+
+    A change to the home namespace of TenantRegistryCredentials (its tenant label) moves
+    their whole tenant: the caller resyncs those in full (`credentials_living_in`).
+    """
     serving = {replica.credential for replica in state.replicas_in(namespace) if replica.credential}
     entries = {name for account in state.service_accounts_in(namespace) for name in account.added_by_operator}
-    return _targeting(state, infos, excluded) | serving | _holders_of(state, entries)
+    return _targeting(state, infos, scope) | serving | _holders_of(state, entries)
 
 
 def credentials_for_replica(state: ClusterState, replicas: Iterable[SecretState | None]) -> set[str]:
@@ -161,8 +186,8 @@ def credentials_for_replica(state: ClusterState, replicas: Iterable[SecretState 
 
 
 def credentials_for_service_account(
-    state: ClusterState, namespace: str, accounts: Iterable[ServiceAccountState | None], excluded: frozenset[str]
+    state: ClusterState, namespace: str, accounts: Iterable[ServiceAccountState | None], scope: Scope
 ) -> set[str]:
     """Credentials that target the account's namespace, or whose entries it carried or carries."""
     entries = {name for account in accounts if account is not None for name in account.added_by_operator}
-    return _targeting(state, [state.namespace(namespace)], excluded) | _holders_of(state, entries)
+    return _targeting(state, [state.namespace(namespace)], scope) | _holders_of(state, entries)

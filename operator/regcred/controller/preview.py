@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from regcred.config import OperatorConfig
 from regcred.controller.clock import utc_now
-from regcred.controller.gather import intent, namespace_view, namespaces_touched, resolve
+from regcred.controller.gather import Scope, intent, namespace_view, namespaces_touched, resolve
 from regcred.controller.state import ClusterState
 from regcred.errors import InvalidSpecError
 from regcred.kube.client import JsonObject
-from regcred.kube.resources import CredentialRecord, credential_record
+from regcred.kube.resources import CredentialRecord, credential_key, credential_record
+from regcred.models import TENANT_KIND
 from regcred.planning.plan import NamespacePlan, plan_namespace
 from regcred.planning.sources import ResolvedContent
 
@@ -22,6 +23,7 @@ class Preview:
     """A dry run of one credential: its content (or source problems) and every touched namespace's plan."""
 
     credential: str
+    namespace: str | None  # a TenantRegistryCredential's namespace
     secret_name: str
     exists: bool
     content: ResolvedContent
@@ -33,9 +35,13 @@ def record_for_preview(state: ClusterState, body: JsonObject) -> CredentialRecor
     name = body.get("metadata", {}).get("name")
     if not name:
         raise InvalidSpecError("metadata.name: required")
-    live = state.credential(name)
+    namespace = body.get("metadata", {}).get("namespace") if body.get("kind") == TENANT_KIND else None
+    if body.get("kind") == TENANT_KIND and not namespace:
+        raise InvalidSpecError(f"metadata.namespace: required for a {TENANT_KIND}")
+    live = state.credential(credential_key(namespace, name))
     metadata = {
         "name": name,
+        "namespace": namespace,
         "uid": live.uid if live else "",
         "generation": 1,
         "creationTimestamp": live.creation_timestamp if live else utc_now(),
@@ -52,10 +58,10 @@ def preview(state: ClusterState, config: OperatorConfig, body: JsonObject) -> Pr
     assert record.secret_name is not None
     content = resolve(state, record, config)
     wanted = intent(record, content)
-    excluded = config.excluded_namespaces
+    scope = Scope.of(config)
     plans = tuple(
-        plan_namespace(namespace_view(state, record, namespace, excluded), wanted)
-        for namespace in sorted(namespaces_touched(state, record, excluded))
+        plan_namespace(namespace_view(state, record, namespace, scope), wanted)
+        for namespace in sorted(namespaces_touched(state, record, scope))
     )
-    live = state.credential(record.name)
-    return Preview(record.name, record.secret_name, live is not None, content, plans)
+    live = state.credential(record.key)
+    return Preview(record.name, record.namespace, record.secret_name, live is not None, content, plans)

@@ -35,11 +35,9 @@ def load_snapshot(
 ) -> ClusterSnapshot:
     """List what the operator would watch, once, and the unmanaged Secrets named `secret_names`."""
     caches = Caches(client, config, ChangeHandlers())
-    for informer in caches.informers:
-        informer.load()
-        on_loaded(informer)
+    caches.load(on_loaded)
     return ClusterSnapshot(
-        credentials_by_name=caches.credential_informer.snapshot(),
+        credentials_by_key={record.key: record for record in caches.credentials()},
         namespaces_by_name=caches.namespace_informer.snapshot(),
         replicas=tuple(caches.replica_informer.snapshot().values()),
         service_accounts=tuple(caches.service_account_informer.snapshot().values()),

@@ -19,7 +19,9 @@ __all__ = ["ClusterSnapshot", "ClusterState"]
 
 
 class ClusterState(Protocol):
-    def credential(self, name: str) -> CredentialRecord | None: ...
+    def credential(self, key: str) -> CredentialRecord | None:
+        """A credential of either kind, by its key (`CredentialRecord.key`)."""
+        ...
 
     def credentials(self) -> Iterable[CredentialRecord]: ...
 
@@ -52,7 +54,7 @@ class ClusterState(Protocol):
 class ClusterSnapshot:
     """One list of everything the operator reads, as plain values (for one-shot tools)."""
 
-    credentials_by_name: Mapping[str, CredentialRecord]
+    credentials_by_key: Mapping[str, CredentialRecord]
     namespaces_by_name: Mapping[str, NamespaceInfo]
     replicas: tuple[SecretState, ...]
     service_accounts: tuple[ServiceAccountState, ...]
@@ -60,11 +62,11 @@ class ClusterSnapshot:
     # Unmanaged Secrets with the names the tool asked about.
     foreign: Mapping[tuple[str, str], SecretState] = field(default_factory=dict)
 
-    def credential(self, name: str) -> CredentialRecord | None:
-        return self.credentials_by_name.get(name)
+    def credential(self, key: str) -> CredentialRecord | None:
+        return self.credentials_by_key.get(key)
 
     def credentials(self) -> Iterable[CredentialRecord]:
-        return self.credentials_by_name.values()
+        return self.credentials_by_key.values()
 
     def credentials_with_secret_name(self, secret_name: str) -> list[CredentialRecord]:
         return [record for record in self.credentials() if record.secret_name == secret_name]

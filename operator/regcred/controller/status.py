@@ -14,8 +14,8 @@ from collections.abc import Callable
 from regcred.controller.caches import Caches
 from regcred.controller.clock import utc_now
 from regcred.errors import InvalidSpecError
-from regcred.kube.client import JsonObject, KubeClient
-from regcred.kube.resources import CredentialRecord, credential_reference, patch_credential_status, post_event
+from regcred.kube.client import KubeClient
+from regcred.kube.resources import CredentialRecord, patch_credential_status, post_event
 from regcred.metrics import Metrics
 from regcred.models import RegistryCheck, RegistryCredentialStatus
 from regcred.planning.conditions import READY, SOURCE_VALID, build_status
@@ -28,13 +28,23 @@ __all__ = ["StatusStore"]
 log = logging.getLogger(__name__)
 
 
+# A credential's status is written at most once a second: namespaces arriving one by one
+# (a namespace provisioner at 5/s) would otherwise cost a status write each.
+MIN_STATUS_INTERVAL_SECONDS = 1.0
+
+
 class StatusStore:
-    def __init__(self, client: KubeClient, caches: Caches, metrics: Metrics, on_write: Callable[[], None]) -> None:
+    def __init__(
+        self, client: KubeClient, caches: Caches, metrics: Metrics, on_write: Callable[[], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
         self._caches = caches
         self._metrics = metrics
         self._on_write = on_write
+        self._clock = clock
         self._lock = threading.Lock()
+        self._written_at: dict[str, float] = {}
         self._outcomes: dict[str, dict[str, Outcome]] = {}
         self._content: dict[str, ResolvedContent] = {}
         self._stuck: dict[str, dict[str, tuple[str, ...]]] = {}  # credential -> namespace -> Pod keys
@@ -73,15 +83,23 @@ class StatusStore:
 
     def count_restart(self, record: CredentialRecord) -> None:
         with self._lock:
-            self._restarted[record.name] = self._restarted_pods(record) + 1
+            self._restarted[record.key] = self._restarted_pods(record) + 1
 
     def _restarted_pods(self, record: CredentialRecord) -> int:
         # Counted here, starting from the status (kept across operator restarts).
-        return self._restarted.get(record.name, record.status.restarted_pods if record.status else 0)
+        return self._restarted.get(record.key, record.status.restarted_pods if record.status else 0)
+
+    def write_delay(self, credential: str) -> float:
+        """How long until the credential's status may be written again."""
+        with self._lock:
+            written_at = self._written_at.get(credential)
+        if written_at is None:
+            return 0.0
+        return max(0.0, written_at + MIN_STATUS_INTERVAL_SECONDS - self._clock())
 
     def forget(self, credential: str) -> None:
         with self._lock:
-            for per_credential in (self._outcomes, self._content, self._stuck, self._restarted):
+            for per_credential in (self._outcomes, self._content, self._stuck, self._restarted, self._written_at):
                 per_credential.pop(credential, None)
         self._metrics.forget_credential(credential)
 
@@ -97,8 +115,8 @@ class StatusStore:
                 overrides=[], outcomes={}, now=utc_now(),
             )
         with self._lock:
-            outcomes = dict(self._outcomes.get(record.name, {}))
-            stuck_pods = [key for keys in self._stuck.get(record.name, {}).values() for key in keys]
+            outcomes = dict(self._outcomes.get(record.key, {}))
+            stuck_pods = [key for keys in self._stuck.get(record.key, {}).values() for key in keys]
             restarted_pods = self._restarted_pods(record)
         assert record.secret_name is not None
         return build_status(
@@ -120,15 +138,18 @@ class StatusStore:
     ) -> None:
         """Export the status as metrics; write it and announce transitions when it changed."""
         status = self.status_for(record, content, checks)
-        self._export(record.name, status)
+        self._export(record.key, status)
         previous = record.status
         if previous is not None and previous.model_dump() == status.model_dump():
             return
         body = status.model_dump(by_alias=True, exclude_none=True)
-        result = patch_credential_status(self._client, record.name, body)
+        result = patch_credential_status(self._client, record, body)
+        with self._lock:
+            self._written_at[record.key] = self._clock()
         self._on_write()
-        self._caches.credential_informer.observe(result)
-        self._announce_transitions(result, previous, status)
+        informer = self._caches.tenant_credential_informer if record.tenant_owned else self._caches.credential_informer
+        informer.observe(result)
+        self._announce_transitions(record, previous, status)
 
     def _export(self, credential: str, status: RegistryCredentialStatus) -> None:
         with self._lock:
@@ -144,7 +165,7 @@ class StatusStore:
             self._metrics.last_sync.labels(credential=credential).set(time.time())
 
     def _announce_transitions(
-        self, body: JsonObject, previous: RegistryCredentialStatus | None, current: RegistryCredentialStatus
+        self, record: CredentialRecord, previous: RegistryCredentialStatus | None, current: RegistryCredentialStatus
     ) -> None:
         before = {c.type: c.status for c in (previous.conditions if previous else [])}
         for condition in current.conditions:
@@ -152,9 +173,9 @@ class StatusStore:
                 continue
             log.info(
                 "%s is now %s: %s", condition.type, condition.status, condition.message,
-                extra={"credential": body["metadata"]["name"], "reason": condition.reason},
+                extra={"credential": record.key, "reason": condition.reason},
             )
             if condition.type == READY and condition.status == "True":
-                post_event(self._client, credential_reference(body), "Normal", condition.reason, condition.message)
+                post_event(self._client, record.reference, "Normal", condition.reason, condition.message)
             elif condition.type in (READY, SOURCE_VALID, CREDENTIALS_VALID) and condition.status == "False":
-                post_event(self._client, credential_reference(body), "Warning", condition.reason, condition.message)
+                post_event(self._client, record.reference, "Warning", condition.reason, condition.message)

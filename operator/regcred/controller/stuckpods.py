@@ -69,13 +69,13 @@ class StuckPodRestarter:
             and any(record.secret_name in names for names in lists.values())
         )
         if not wanted:
-            self._status.set_stuck(record.name, namespace, ())
+            self._status.set_stuck(record.key, namespace, ())
             return
         for _ in range(MAX_REPLANS):
             pods = list_pending_pods(self._client, namespace)
             deleted, owners = self._recall(namespace, pods)
             plan = plan_stuck_pods(pods, record.secret_name, lists, deleted, owners)
-            self._status.set_stuck(record.name, namespace, tuple(stuck.pod.key for stuck in plan.report))
+            self._status.set_stuck(record.key, namespace, tuple(stuck.pod.key for stuck in plan.report))
             try:
                 for pod in plan.restart:
                     self._restart(record, pod)
@@ -92,11 +92,11 @@ class StuckPodRestarter:
             return  # gone already: nothing restarted by us
         self._remember(pod)
         self._status.count_restart(record)
-        self._metrics.restarted_pods.labels(credential=record.name).inc()
+        self._metrics.restarted_pods.labels(credential=record.key).inc()
         log.info(
             "restarted stuck pod %s/%s of %s %s: its ServiceAccount %s now lists %s",
             pod.namespace, pod.name, pod.owner.kind, pod.owner.name, pod.service_account, record.secret_name,
-            extra={"credential": record.name, "namespace": pod.namespace},
+            extra={"credential": record.key, "namespace": pod.namespace},
         )
         owner = {
             "apiVersion": pod.owner.api_version,

@@ -49,12 +49,12 @@ class VerificationScheduler:
     def schedule(self, record: CredentialRecord, content: ResolvedContent) -> None:
         """Check now when verification is on and the content is new to it; the rest is periodic."""
         if not _enabled(record):
-            self.forget(record.name)
+            self.forget(record.key)
             return
         with self._lock:
-            state = self._states.get(record.name)
+            state = self._states.get(record.key)
         if content.valid and (state is None or state.content_hash != content.content_hash):
-            self._add(Verify(record.name))
+            self._add(Verify(record.key))
 
     def _add(self, item: WorkItem, delay: float = 0.0) -> None:
         self.queue.add(item, delay=delay)
@@ -65,29 +65,29 @@ class VerificationScheduler:
             return
         assert record.spec is not None and record.spec.verify is not None
         with self._lock:
-            state = self._states.get(record.name)
+            state = self._states.get(record.key)
         same_content = state is not None and state.content_hash == content.content_hash
         now = time.monotonic()
         if state is not None and same_content and now < state.due:
             # An earlier trigger, perhaps an older content's check that absorbed this one's
             # later check (the queue keeps a key's earliest delayed add only): schedule it again.
-            self._add(Verify(record.name), delay=state.due - now)
+            self._add(Verify(record.key), delay=state.due - now)
             return
         checks = tuple(check_login(login, utc_now(), self._ca_file) for login in logins(content.docker_config))
         previous_failures = state.failures if state is not None and same_content else 0
         failures = previous_failures + 1 if unsettled(checks) else 0
         delay = retry_delay(checks, record.spec.verify.interval_minutes * 60.0, failures)
         with self._lock:
-            self._states[record.name] = _Checked(content.content_hash, checks, failures, time.monotonic() + delay)
-        self._add(Verify(record.name), delay=delay)
-        self._on_checked(record.name)
+            self._states[record.key] = _Checked(content.content_hash, checks, failures, time.monotonic() + delay)
+        self._add(Verify(record.key), delay=delay)
+        self._on_checked(record.key)
 
     def checks_for(self, record: CredentialRecord, content: ResolvedContent | None) -> list[RegistryCheck] | None:
         """The checks for status: None when verification is off; [] while the current content is unchecked."""
         if not _enabled(record):
             return None
         with self._lock:
-            state = self._states.get(record.name)
+            state = self._states.get(record.key)
         if state is None or content is None or state.content_hash != content.content_hash:
             return []
         return list(state.checks)

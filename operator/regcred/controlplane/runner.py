@@ -48,6 +48,8 @@ CONTROLLERS = (
     "namespace",
     "garbagecollector",
     "root-ca-cert-publisher",
+    # Fills admin, edit and view from the ClusterRoles labelled to aggregate into them.
+    "clusterrole-aggregation",
 )
 STOP_TIMEOUT_SECONDS = 15.0
 # kube-apiserver drains open watches (the controller manager's) for up to its request

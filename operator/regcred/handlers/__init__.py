@@ -18,13 +18,18 @@ import kopf
 from regcred.config import OperatorConfig, config_from_env
 from regcred.kube.client import ClientPolicy, KubeClient, connection_params, load_api_client
 from regcred.metrics import Metrics
-from regcred.models import API_GROUP, API_VERSION, PLURAL
+from regcred.kube.resources import credential_key
+from regcred.models import API_GROUP, API_VERSION, PLURAL, TENANT_PLURAL
 from regcred.controller import Controller
 
 __all__ = ["FINALIZER"]
 
 FINALIZER = f"{API_GROUP}/cleanup"
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
+TENANT_RESOURCE = (API_GROUP, API_VERSION, TENANT_PLURAL)
+# Connections kept for the informers' watches, beside one per worker: the fixed
+# collections, the source namespaces, and room for tenants' namespaces.
+WATCH_CONNECTIONS = 32
 # How long one delete handler call waits for the queue to report cleanup done; kopf
 # calls again (without an error logged) until it is.
 CLEANUP_WAIT_SECONDS = 10.0
@@ -53,7 +58,10 @@ def start_controller(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
     config: OperatorConfig = memo.get("config") or config_from_env()
     metrics: Metrics = memo.get("metrics") or Metrics()
     client = KubeClient(
-        load_api_client(memo.get("kubeconfig"), memo.get("context")),
+        # Every worker may write at once while each informer holds its watch open.
+        load_api_client(
+            memo.get("kubeconfig"), memo.get("context"), connections=config.concurrency + WATCH_CONNECTIONS
+        ),
         on_error=lambda verb: metrics.api_errors.labels(verb=verb).inc(),
         # Set by the runner: request timeouts, the leader's write gate, the user agent.
         policy=memo.get("client_policy") or ClientPolicy(),
@@ -77,13 +85,18 @@ def stop_controller(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE)
-def credential_changed(name: str, memo: kopf.Memo, **_: Any) -> None:
-    memo["controller"].enqueue_credential(name)
+@kopf.on.resume(*TENANT_RESOURCE)
+@kopf.on.create(*TENANT_RESOURCE)
+@kopf.on.update(*TENANT_RESOURCE)
+def credential_changed(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    memo["controller"].enqueue_credential(credential_key(namespace, name))
 
 
 @kopf.on.delete(*RESOURCE)
-def credential_deleted(name: str, uid: str, memo: kopf.Memo, **_: Any) -> None:
-    failures = memo["controller"].clean_up(name, uid, timeout=CLEANUP_WAIT_SECONDS)
+@kopf.on.delete(*TENANT_RESOURCE)
+def credential_deleted(name: str, namespace: str | None, uid: str, memo: kopf.Memo, **_: Any) -> None:
+    key = credential_key(namespace, name)
+    failures = memo["controller"].clean_up(key, uid, timeout=CLEANUP_WAIT_SECONDS)
     if failures is None:
         raise kopf.TemporaryError("cleanup is still running", delay=1)
     if failures:

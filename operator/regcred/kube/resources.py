@@ -22,8 +22,11 @@ from regcred.models import (
     API_VERSION,
     KIND,
     PLURAL,
+    TENANT_KIND,
+    TENANT_PLURAL,
     RegistryCredentialSpec,
     RegistryCredentialStatus,
+    TenantRegistryCredentialSpec,
 )
 from regcred.planning.plan import (
     ADDED_PULL_SECRETS_ANNOTATION,
@@ -47,7 +50,10 @@ from regcred.planning.stuckpods import PodFacts, PodOwner
 
 __all__ = [
     "CREDENTIALS_PATH",
+    "TENANT_CREDENTIALS_PATH",
     "CredentialRecord",
+    "by_credential_key",
+    "credential_key",
     "credential_record",
     "FIELD_MANAGER",
     "MANAGED_SECRETS_SELECTOR",
@@ -55,7 +61,6 @@ __all__ = [
     "SERVICE_ACCOUNTS_PATH",
     "apply_write",
     "credential_path",
-    "credential_reference",
     "delete_pod",
     "list_pending_pods",
     "namespace_info",
@@ -77,6 +82,9 @@ MANAGED_SECRETS_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{CREDENTIAL_L
 NAMESPACES_PATH = "/api/v1/namespaces"
 SERVICE_ACCOUNTS_PATH = "/api/v1/serviceaccounts"
 CREDENTIALS_PATH = object_path(f"{API_GROUP}/{API_VERSION}", PLURAL)
+TENANT_CREDENTIALS_PATH = object_path(f"{API_GROUP}/{API_VERSION}", TENANT_PLURAL)
+# A label value holds at most 63 characters; replicas carry the credential's key in one.
+MAX_KEY_LENGTH = 63
 EVENTS_NAMESPACE = "default"  # where Events about cluster-scoped objects go
 
 
@@ -84,8 +92,24 @@ def secrets_path(namespace: str | None = None, name: str | None = None) -> str:
     return object_path("v1", "secrets", namespace, name)
 
 
-def credential_path(name: str) -> str:
-    return object_path(f"{API_GROUP}/{API_VERSION}", PLURAL, name=name)
+def credential_path(name: str, namespace: str | None = None) -> str:
+    """A RegistryCredential's path; with a namespace, that TenantRegistryCredential's."""
+    plural = PLURAL if namespace is None else TENANT_PLURAL
+    return object_path(f"{API_GROUP}/{API_VERSION}", plural, namespace, name)
+
+
+def credential_key(namespace: str | None, name: str) -> str:
+    """How the operator names a credential of either kind, in its replicas' label too.
+
+    A RegistryCredential is its name; a TenantRegistryCredential is `namespace_name`.
+    Kubernetes names never hold `_`, so the two kinds cannot collide.
+    """
+    return name if namespace is None else f"{namespace}_{name}"
+
+
+def by_credential_key(obj: Mapping[str, Any]) -> str:
+    meta = obj["metadata"]
+    return credential_key(meta.get("namespace"), meta["name"])
 
 
 def pods_path(namespace: str | None = None, name: str | None = None) -> str:
@@ -176,10 +200,34 @@ class CredentialRecord:
     spec: RegistryCredentialSpec | None
     spec_error: str | None
     status: RegistryCredentialStatus | None = field(compare=False)
+    # Where a TenantRegistryCredential lives; None for a (cluster-scoped) RegistryCredential.
+    namespace: str | None = None
 
     @property
     def secret_name(self) -> str | None:
         return self.spec.effective_secret_name(self.name) if self.spec else None
+
+    @property
+    def key(self) -> str:
+        return credential_key(self.namespace, self.name)
+
+    @property
+    def tenant_owned(self) -> bool:
+        return self.namespace is not None
+
+    @property
+    def kind(self) -> str:
+        return TENANT_KIND if self.tenant_owned else KIND
+
+    @property
+    def path(self) -> str:
+        return credential_path(self.name, self.namespace)
+
+    @property
+    def reference(self) -> dict[str, Any]:
+        """An ObjectReference to the credential, for Events about it."""
+        reference = {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": self.kind, "name": self.name, "uid": self.uid}
+        return reference if self.namespace is None else {**reference, "namespace": self.namespace}
 
 
 def _validation_summary(error: ValidationError) -> str:
@@ -192,13 +240,21 @@ def _validation_summary(error: ValidationError) -> str:
 
 
 def credential_record(obj: JsonObject) -> CredentialRecord:
+    """A RegistryCredential, or a TenantRegistryCredential (the one with a namespace)."""
     meta = obj["metadata"]
+    namespace = meta.get("namespace")
+    model = RegistryCredentialSpec if namespace is None else TenantRegistryCredentialSpec
     spec: RegistryCredentialSpec | None = None
     spec_error: str | None = None
     try:
-        spec = RegistryCredentialSpec.model_validate(obj.get("spec") or {})
+        spec = model.model_validate(obj.get("spec") or {})
     except ValidationError as error:
         spec_error = _validation_summary(error)
+    if len(credential_key(namespace, meta["name"])) > MAX_KEY_LENGTH:
+        spec, spec_error = None, (
+            f"metadata: the namespace and name together are {len(namespace or '') + len(meta['name'])} "
+            f"characters; at most {MAX_KEY_LENGTH - 1} fit the regcred.dev/credential label of the copies"
+        )
     try:
         status = RegistryCredentialStatus.model_validate(obj["status"]) if obj.get("status") else None
     except ValidationError:
@@ -212,6 +268,7 @@ def credential_record(obj: JsonObject) -> CredentialRecord:
         spec=spec,
         spec_error=spec_error,
         status=status,
+        namespace=namespace,
     )
 
 
@@ -331,23 +388,15 @@ def _delete_unchanged(client: KubeClient, path: str, **preconditions: str) -> bo
     return True
 
 
-def patch_credential_status(client: KubeClient, name: str, status: Mapping[str, Any]) -> JsonObject:
+def patch_credential_status(client: KubeClient, record: CredentialRecord, status: Mapping[str, Any]) -> JsonObject:
     """Replace the credential's status (the whole of it: lists and conditions are ours)."""
     return client.request(
         "PATCH",
-        credential_path(name) + "/status",
+        record.path + "/status",
         query={"fieldManager": FIELD_MANAGER},
         body={"status": dict(status)},
         content_type=MERGE_PATCH,
     )
-
-
-def credential_reference(credential: Mapping[str, Any]) -> dict[str, Any]:
-    """An ObjectReference to a RegistryCredential, for Events about it."""
-    meta = credential["metadata"]
-    return {
-        "apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": KIND, "name": meta["name"], "uid": meta.get("uid")
-    }
 
 
 def post_event(

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from regcred.models import API_GROUP, API_VERSION, KIND
+from regcred.models import API_GROUP, API_VERSION
 from regcred.planning.selection import matches_any_glob
 from regcred.planning.sources import DOCKER_CONFIG_KEY, DOCKER_CONFIG_TYPE
 
@@ -43,6 +43,7 @@ __all__ = [
     "SecretUpdate",
     "ServiceAccountEdit",
     "ServiceAccountState",
+    "credential_owner",
     "data_digest",
     "format_added_annotation",
     "parse_added_annotation",
@@ -104,7 +105,12 @@ class ServiceAccountState:
 
 @dataclass(frozen=True)
 class CredentialIntent:
-    """What one RegistryCredential wants, reduced to what planning a namespace needs."""
+    """What one credential wants, reduced to what planning a namespace needs.
+
+    `name` is the credential's key (its replicas' label value); `owner` the
+    ownerReference its replicas carry, None when they can carry none: a namespaced
+    owner may only own objects in its own namespace.
+    """
 
     name: str
     uid: str
@@ -112,6 +118,7 @@ class CredentialIntent:
     service_account_globs: tuple[str, ...]
     docker_config: bytes | None = field(default=None, repr=False)  # None: sources invalid
     content_hash: str | None = None
+    owner: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -193,6 +200,11 @@ class NamespacePlan:
     outcome: Outcome
 
 
+def credential_owner(kind: str, name: str, uid: str) -> dict[str, str]:
+    """The ownerReference (without its flags) a replica carries to a cluster-scoped owner."""
+    return {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": kind, "name": name, "uid": uid}
+
+
 def replica_manifest(intent: CredentialIntent, namespace: str) -> dict[str, Any]:
     """The replica Secret as it should exist. Never copies the credential's labels or annotations."""
     assert intent.docker_config is not None and intent.content_hash is not None
@@ -205,16 +217,7 @@ def replica_manifest(intent: CredentialIntent, namespace: str) -> dict[str, Any]
             "namespace": namespace,
             "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE, CREDENTIAL_LABEL: intent.name},
             "annotations": {CONTENT_HASH_ANNOTATION: intent.content_hash},
-            "ownerReferences": [
-                {
-                    "apiVersion": f"{API_GROUP}/{API_VERSION}",
-                    "kind": KIND,
-                    "name": intent.name,
-                    "uid": intent.uid,
-                    "controller": True,
-                    "blockOwnerDeletion": False,
-                }
-            ],
+            "ownerReferences": [{**intent.owner, "controller": True, "blockOwnerDeletion": False}] if intent.owner else [],
         },
         "data": {DOCKER_CONFIG_KEY: base64.b64encode(intent.docker_config).decode("ascii")},
     }
@@ -230,7 +233,7 @@ def _is_current(secret: SecretState, intent: CredentialIntent, manifest: Mapping
         and _is_ours(secret, intent)
         and secret.content_hash == intent.content_hash
         and secret.digest == data_digest(manifest["data"])
-        and intent.uid in secret.credential_owner_uids
+        and (intent.owner is None or intent.uid in secret.credential_owner_uids)
     )
 
 

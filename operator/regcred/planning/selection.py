@@ -20,6 +20,7 @@ __all__ = [
     "matches_label_selector",
     "selects_namespace",
     "target_namespaces",
+    "within_tenant",
 ]
 
 # Namespaces a pull secret has no business in unless the operator is told otherwise.
@@ -37,8 +38,10 @@ class NamespaceInfo:
 
 @dataclass(frozen=True, order=True)
 class Claimant:
-    """A credential that wants a secret name; the smallest (oldest, then by name) wins."""
+    """A credential that wants a secret name; the smallest wins: cluster-scoped before
+    tenant-owned (a tenant cannot take a name the platform uses), then oldest, then by name."""
 
+    tenant_owned: bool
     creation_timestamp: str  # RFC 3339 in UTC, so string order is time order
     name: str
 
@@ -82,6 +85,23 @@ def selects_namespace(
     if matches_any_glob(namespace.name, spec.exclude_namespaces):
         return False
     return matches_label_selector(spec.namespace_selector, namespace.labels)
+
+
+def within_tenant(
+    tenant_label: str | None, home: NamespaceInfo | None, home_name: str, namespace: NamespaceInfo
+) -> bool:
+    """Whether a tenant-owned credential living in `home_name` may serve `namespace`.
+
+    Its own namespace always; others only when the operator has a tenant label and both
+    namespaces carry the same non-empty value of it. Nothing in the credential's spec
+    can widen this.
+    """
+    if namespace.name == home_name:
+        return True
+    if tenant_label is None or home is None:
+        return False
+    tenant = home.labels.get(tenant_label)
+    return bool(tenant) and namespace.labels.get(tenant_label) == tenant
 
 
 def target_namespaces(
