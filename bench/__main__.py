@@ -14,6 +14,10 @@ from bench.run import Settings, run_benchmark
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_MANY_NAMESPACES = 1000
+DEFAULT_GO_FLOOR_CONCURRENCY = (8, 16, 32, 64)
+# Unrelated Secrets: at least this many, and this many per namespace of the largest size.
+MIN_UNRELATED_SECRETS = 20000
+UNRELATED_SECRETS_PER_NAMESPACE = 5
 
 
 def positive_int(text: str) -> int:
@@ -81,8 +85,18 @@ def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, Path]:
     parser.add_argument(
         "--unrelated-secrets",
         type=int,
-        default=20000,
-        help="Secrets the operator must ignore (default 20000)",
+        help=f"Secrets the operator must ignore (default {UNRELATED_SECRETS_PER_NAMESPACE} per "
+        f"namespace of the largest size, at least {MIN_UNRELATED_SECRETS}: 50000 at N = 10000)",
+    )
+    parser.add_argument(
+        "--go-floor-concurrency",
+        type=positive_int,
+        nargs="*",
+        default=list(DEFAULT_GO_FLOOR_CONCURRENCY),
+        metavar="C",
+        help="the Go floor's concurrency sweep; its best is reported (default "
+        + " ".join(map(str, DEFAULT_GO_FLOOR_CONCURRENCY))
+        + "; none: no Go floor, and no Go build)",
     )
     parser.add_argument(
         "--many-credentials",
@@ -131,13 +145,18 @@ def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, Path]:
         settle_seconds=args.settle_seconds,
         new_namespaces=args.new_namespaces,
         namespace_rate=args.namespace_rate,
-        unrelated_secrets=args.unrelated_secrets,
+        unrelated_secrets=args.unrelated_secrets
+        if args.unrelated_secrets is not None
+        else max(
+            MIN_UNRELATED_SECRETS, UNRELATED_SECRETS_PER_NAMESPACE * max(args.sizes, default=0)
+        ),
         stop_grace_seconds=args.stop_grace_seconds,
         external_kubeconfig=args.kubeconfig,
         log_dir=log_dir,
         many_credentials=args.many_credentials,
         many_credentials_namespaces=args.many_credentials_namespaces
         or max(args.sizes, default=DEFAULT_MANY_NAMESPACES),
+        go_floor_concurrency=tuple(args.go_floor_concurrency),
     )
     return settings, args.results_dir / f"bench-{stamp}"
 

@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "RequestCount",
     "count_requests",
+    "first_write",
     "last_write",
     "now",
     "writes_by_object",
@@ -120,3 +121,13 @@ def last_write(audit_log: Path, user: str, since: datetime.datetime) -> datetime
         if event["verb"] in WRITE_VERBS
     ]
     return max(times, default=None)
+
+
+def first_write(audit_log: Path, user: str, since: datetime.datetime) -> datetime.datetime | None:
+    """When the earliest write by `user` received since `since` was received; None if none was."""
+    times = [
+        datetime.datetime.fromisoformat(event["requestReceivedTimestamp"])
+        for event in _requests(audit_log, user, since, None)
+        if event["verb"] in WRITE_VERBS
+    ]
+    return min(times, default=None)

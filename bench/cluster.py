@@ -65,6 +65,7 @@ class BenchCluster:
 
     description: str
     admin: KubeClient
+    admin_kubeconfig: Path  # the floors write as the admin
     operator_kubeconfig: Path
     # None on an external cluster: its audit log is not ours to read.
     audit_log: Path | None
@@ -224,7 +225,11 @@ def _prepared(
     install_crds(kube)
     identity = operator_kubeconfig(kube, kubeconfig, workdir / "operator.kubeconfig")
     return BenchCluster(
-        description=description, admin=kube, operator_kubeconfig=identity, audit_log=audit_log
+        description=description,
+        admin=kube,
+        admin_kubeconfig=kubeconfig,
+        operator_kubeconfig=identity,
+        audit_log=audit_log,
     )
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bench import go_floor
 from bench.cluster import (
     OPERATOR_NAMESPACE,
     delete_namespaces,
@@ -71,6 +72,9 @@ class Fleet:
 
     def floor_secret_name(self, index: int) -> str:
         return f"{self._id(index)}-floor"
+
+    def go_floor_secret_name(self, index: int) -> str:
+        return f"{self._id(index)}-gofloor"
 
     @functools.cached_property
     def namespaces(self) -> list[str]:
@@ -202,6 +206,50 @@ class Fleet:
             kube.request("PUT", f"/api/v1/namespaces/{namespace}/secrets/{name}", body=body)
 
         return run_concurrently(write, self.served(index), concurrency)
+
+    def go_floor_plan(self, changed: int, generation: int) -> go_floor.Plan:
+        """The Go floor's writes, as the Python floor's under Secret names of their own: the
+        fan-out, then the change of credential `changed`'s source to `generation`; the
+        untimed reset deletes its Secrets and puts the Python floor's entries back."""
+        plan = go_floor.Plan()
+        for index in range(self.credentials):
+            name = self.go_floor_secret_name(index)
+            content = self.content(index, 0)
+            plan.body(f"fan-out-{index}", floor_secret(name, self.credential(index), content))
+            plan.body(f"account-{index}", {"imagePullSecrets": [{"name": name}]})
+            restored = {"imagePullSecrets": [{"name": self.floor_secret_name(index)}]}
+            plan.body(f"restore-{index}", restored)
+        changed_name = self.go_floor_secret_name(changed)
+        updated = plan.body(
+            "change",
+            floor_secret(changed_name, self.credential(changed), self.content(changed, generation)),
+        )
+        numbered = [(i % self.credentials, ns) for i, ns in enumerate(self.namespaces)]
+        plan.scenario(
+            "fan-out",
+            (
+                [
+                    go_floor.create_secret(ns, f"fan-out-{index}"),
+                    go_floor.patch_account(ns, f"account-{index}"),
+                ]
+                for index, ns in numbered
+            ),
+        )
+        plan.scenario(
+            "source change", ([go_floor.update_secret(ns, updated)] for ns in self.served(changed))
+        )
+        plan.scenario(
+            "reset",
+            (
+                [
+                    go_floor.delete_secret(ns, self.go_floor_secret_name(index)),
+                    go_floor.patch_account(ns, f"restore-{index}"),
+                ]
+                for index, ns in numbered
+            ),
+            timed=False,
+        )
+        return plan
 
     # -- clean-up on someone else's cluster -----------------------------------------
     def delete_credentials(self, kube: KubeClient, concurrency: int) -> None:

@@ -1,4 +1,5 @@
-"""The operator as a separate process (`regcred run`), with its resident memory sampled."""
+"""The operator as a separate process (`regcred run`), with its resident memory sampled, its
+CPU time read and its connection-pool warnings counted."""
 
 from __future__ import annotations
 
@@ -15,12 +16,16 @@ from types import TracebackType
 from typing import Self
 
 import psutil
+
 from regcred.controlplane.runner import free_port
 
 __all__ = ["OperatorProcess", "OperatorRecord"]
 
 READY_TIMEOUT_SECONDS = 300.0
 RSS_SAMPLE_SECONDS = 0.1
+# urllib3's warning when a pool is too small for its users: every discarded connection
+# is a new TCP and TLS handshake later.
+POOL_WARNING = "Connection pool is full"
 
 
 @dataclass
@@ -34,6 +39,10 @@ class OperatorRecord:
     # Seconds from SIGTERM to exit; one still running after the grace period is killed.
     stop_seconds: float | None = None
     killed: bool = False
+    # User and system CPU seconds, read last just before it stopped.
+    cpu_seconds: float = 0.0
+    # Connection-pool warnings in its log.
+    pool_warnings: int = 0
 
     @property
     def peak(self) -> int:
@@ -78,23 +87,39 @@ class OperatorProcess:
         self._popen: subprocess.Popen[bytes] | None = None
         self._sampling = threading.Event()
         self._sampler: threading.Thread | None = None
+        self._process: psutil.Process | None = None
+        self._log_offset = 0
 
     def start(self) -> Self:
         """Start the process and return once it reports ready."""
+        self.launch()
+        self.wait_ready()
+        return self
+
+    def launch(self) -> None:
+        """Start the process and return at once (a cold start is timed from here)."""
+        self._log_offset = self._log_path.stat().st_size if self._log_path.exists() else 0
         with self._log_path.open("ab") as log:
             self._popen = subprocess.Popen(
                 self._command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
             )
+        self._process = psutil.Process(self._popen.pid)
         self._sampling.set()
         self._sampler = threading.Thread(target=self._sample, args=(self._popen.pid,), daemon=True)
         self._sampler.start()
-        self._wait_ready()
-        return self
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU seconds the running process has used since it started."""
+        assert self._process is not None
+        times = self._process.cpu_times()
+        self.record.cpu_seconds = times.user + times.system
+        return self.record.cpu_seconds
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it does not exit in time (as a kubelet would); idempotent."""
         popen, self._popen = self._popen, None
         if popen is not None and popen.poll() is None:
+            self.cpu_seconds()
             asked = time.monotonic()
             popen.send_signal(signal.SIGTERM)
             try:
@@ -109,6 +134,10 @@ class OperatorProcess:
         self._sampling.clear()
         if self._sampler is not None:
             self._sampler.join()
+        if popen is not None and self._log_path.exists():
+            with self._log_path.open("rb") as log:
+                log.seek(self._log_offset)
+                self.record.pool_warnings = log.read().decode(errors="replace").count(POOL_WARNING)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -130,9 +159,10 @@ class OperatorProcess:
                 )
                 time.sleep(RSS_SAMPLE_SECONDS)
         except psutil.NoSuchProcess:
-            pass  # it exited; stop() or _wait_ready() reports how
+            pass  # it exited; stop() or wait_ready() reports how
 
-    def _wait_ready(self) -> None:
+    def wait_ready(self) -> None:
+        """Return once the process reports ready; raise if it exits or takes too long."""
         assert self._popen is not None
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while not self._ready():
@@ -162,5 +192,3 @@ class OperatorProcess:
             except OSError:
                 return False
         return False
-
-

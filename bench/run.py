@@ -1,12 +1,14 @@
-"""One benchmark run: for each size a fresh cluster, the floor first, then the operator.
+"""One benchmark run: for each size a fresh cluster, the floors first, then the operator.
 
 Per size: create N selected namespaces and wait for their `default` ServiceAccounts;
-time the floor (a direct client doing only the needed writes); start the operator
-and time fan-out and rotation. At the largest size the steady-state scenarios
-follow: new-namespace latency, idle writes, writes across a restart, and peak
-memory with and without unrelated Secrets in the cluster. Then, on a cluster of its
-own, many credentials: fan-out of C credentials over N namespaces and the change of
-one credential's source, each with the operator's requests counted.
+time the floors (a Python client and a Go one doing only the needed writes, the Go one
+at each concurrency of a sweep); start the operator and time fan-out and rotation, then
+a cold fan-out (the credential present before the operator process starts). At the
+largest size the steady-state scenarios follow: new-namespace latency and writes, idle
+writes, writes across a restart, peak memory with and without unrelated Secrets in the
+cluster, and a cold start among those Secrets. Then, on a cluster of its own, many
+credentials: fan-out of C credentials over N namespaces and the change of one
+credential's source, each with the operator's requests counted.
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ from pathlib import Path
 import psutil
 
 from bench import many_credentials, scenarios, workload
-from bench.audit import RequestCount, count_requests, last_write, now, writes_by_object
+from bench.audit import (
+    RequestCount,
+    count_requests,
+    first_write,
+    last_write,
+    now,
+    writes_by_object,
+)
 from bench.cluster import (
     OPERATOR_NAMESPACE,
     OPERATOR_USER,
@@ -31,10 +40,12 @@ from bench.cluster import (
     delete_namespaces,
     wait_until,
 )
+from bench.go_floor import Build, GoFloorResult, ensure_binary, run_plan
 from bench.operator_process import OperatorProcess, OperatorRecord
 
 __all__ = [
     "BenchRun",
+    "ColdStart",
     "ManyCredentialsResult",
     "OperatorWindow",
     "Settings",
@@ -76,6 +87,20 @@ class Settings:
     # The many-credentials scenario: credentials (0 skips it) over this many namespaces.
     many_credentials: int = 0
     many_credentials_namespaces: int = 0
+    # The Go floor's concurrency sweep; empty: no Go floor.
+    go_floor_concurrency: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    """An operator process started with the credential already in place: seconds from its
+    process start, and what it used until it had settled."""
+
+    converged: float
+    first_write: float | None  # None without an audit log
+    cpu_seconds: float  # since process start, imports and cache fill included
+    requests: RequestCount | None
+    peak_rss: int
 
 
 @dataclass(frozen=True)
@@ -90,12 +115,22 @@ class SizeResult:
     rotation: list[float] = field(default_factory=list)
     # What each round's operator asked of the API server (None without an audit log).
     operator_requests: list[RequestCount | None] = field(default_factory=list)
+    # The round operator's CPU seconds from each action until it had settled.
+    fan_out_cpu: list[float] = field(default_factory=list)
+    rotation_cpu: list[float] = field(default_factory=list)
+    cold: list[ColdStart] = field(default_factory=list)
+    go_floor: list[GoFloorResult] = field(default_factory=list)
+    go_floor_startup: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class SteadyResult:
     namespaces: int
     new_namespaces: scenarios.LatencyFigures
+    # The operator's requests from the first new namespace until QUIET_SECONDS after the
+    # last was served, and that window's length.
+    new_namespace_requests: RequestCount | None
+    new_namespace_window_seconds: float
     # None where the API server's audit log cannot be read (an external cluster).
     idle: RequestCount | None
     restart: RequestCount | None
@@ -106,6 +141,7 @@ class SteadyResult:
     )
     peak_rss_restarted: int  # fresh process over a converged cluster, no unrelated Secrets
     peak_rss_with_unrelated: int  # the same, with the unrelated Secrets present
+    cold_start_with_unrelated: ColdStart  # fan-out from process start among them
 
 
 @dataclass(frozen=True)
@@ -131,17 +167,20 @@ class ManyCredentialsResult:
     setup_seconds: float  # sources and namespaces created, ServiceAccounts present
     floor_fan_out: float
     fan_out: float
+    fan_out_cpu: float  # the operator's, until its window closed
     fan_out_window: OperatorWindow
     changed_credential: str
     changed_namespaces: int  # those it serves: one replica update each is needed
     floor_source_change: float
     source_change: float
+    source_change_cpu: float
     source_change_window: OperatorWindow
     # The source change's writes: to the changed credential's replicas, to that credential
     # itself (status, metadata), and to anything else, by resource.
     own_replica_writes: int | None
     own_credential_writes: int | None
     other_writes: dict[str, int] | None
+    go_floor: list[GoFloorResult] = field(default_factory=list)
 
 
 @dataclass
@@ -153,6 +192,7 @@ class BenchRun:
     steady: SteadyResult | None = None
     many_credentials: ManyCredentialsResult | None = None
     operators: list[OperatorRecord] = field(default_factory=list)
+    go_floor_build: Build | None = None
 
 
 def machine_facts() -> dict[str, object]:
@@ -180,6 +220,8 @@ def machine_facts() -> dict[str, object]:
 
 def run_benchmark(settings: Settings) -> BenchRun:
     run = BenchRun(settings=settings, machine=machine_facts())
+    if settings.go_floor_concurrency:
+        run.go_floor_build = ensure_binary()
     epoch = time.monotonic()
     largest = max(settings.sizes, default=0)
     for size in settings.sizes:
@@ -252,6 +294,24 @@ class SizeRun:
             return None
         return count_requests(self.cluster.audit_log, OPERATOR_USER, start, now())
 
+    def first_write_after(self, start: datetime.datetime) -> float | None:
+        """Seconds from `start` to the operator's first write after it, from the audit log."""
+        if self.cluster.audit_log is None:
+            return None
+        first = first_write(self.cluster.audit_log, OPERATOR_USER, start)
+        return None if first is None else (first - start).total_seconds()
+
+    def delete_credential(self) -> None:
+        """Delete the credential and wait, with the operator running, until it has cleaned
+        up and the credential is gone: the operator removes its finalizer last, and a
+        credential left terminating would refuse the next one of the same name."""
+        workload.delete_credential(self.kube)
+        wait_until("the operator's clean-up", lambda: workload.cleaned_up(self.kube))
+        wait_until(
+            "the RegistryCredential to be deleted",
+            lambda: not workload.credential_exists(self.kube),
+        )
+
     def execute(self, steady: bool) -> None:
         kube, concurrency = self.kube, self.settings.concurrency
         namespaces = frozenset(self.names)
@@ -268,6 +328,7 @@ class SizeRun:
             if not steady:
                 self.clean_up_external()
                 return
+            new_start, new_clock = now(), time.perf_counter()
             latency = scenarios.measure_new_namespaces(
                 kube,
                 self.new_names,
@@ -276,6 +337,8 @@ class SizeRun:
                 generation=self.generation,
             )
             time.sleep(QUIET_SECONDS)
+            new_requests = self.count(new_start)
+            new_window = time.perf_counter() - new_clock
             idle_start = now()
             time.sleep(self.settings.idle_seconds)
             idle = self.count(idle_start)
@@ -288,21 +351,31 @@ class SizeRun:
         unrelated_seconds = scenarios.create_unrelated_secrets(
             kube, self.names, self.settings.unrelated_secrets, concurrency
         )
-        with self.operator(
-            f"restarted, {self.settings.unrelated_secrets} unrelated Secrets"
-        ) as loaded:
+        unrelated = self.settings.unrelated_secrets
+        with self.operator(f"restarted, {unrelated} unrelated Secrets") as loaded:
             time.sleep(self.settings.settle_seconds)
+            peak_with_unrelated = loaded.record.peak
+            # The next process starts with the credential in place and no replicas.
+            self.delete_credential()
+        workload.apply_credential(kube)
+        cold, operator = self.cold_start(f"cold start, {unrelated} unrelated Secrets", namespaces)
+        try:
             self.clean_up_external()
+        finally:
+            operator.stop()
         self.run.steady = SteadyResult(
             namespaces=self.size,
             new_namespaces=latency,
+            new_namespace_requests=new_requests,
+            new_namespace_window_seconds=new_window,
             idle=idle,
             restart=restart,
             unrelated_secrets=self.settings.unrelated_secrets,
             unrelated_create_seconds=unrelated_seconds,
             peak_rss_working=max(record.peak for record in self.round_records),
             peak_rss_restarted=restarted.record.peak,
-            peak_rss_with_unrelated=loaded.record.peak,
+            peak_rss_with_unrelated=peak_with_unrelated,
+            cold_start_with_unrelated=cold,
         )
 
     def measure_rounds(self, result: SizeResult, namespaces: frozenset[str]) -> OperatorProcess:
@@ -314,8 +387,7 @@ class SizeRun:
         operator = self.measure_round(result, namespaces, 1)
         for round_number in range(2, self.settings.rounds + 1):
             try:
-                workload.delete_credential(self.kube)
-                wait_until("the operator's clean-up", lambda: workload.cleaned_up(self.kube))
+                self.delete_credential()
             finally:
                 operator.stop()
             workload.reset_floor(self.kube, self.names, self.settings.concurrency)
@@ -325,7 +397,8 @@ class SizeRun:
     def measure_round(
         self, result: SizeResult, namespaces: frozenset[str], round_number: int
     ) -> OperatorProcess:
-        """The floor alone, then a new operator process: fan-out and rotation of each."""
+        """The floors alone, then a new operator process: fan-out and rotation of each; then
+        a cold fan-out. Returns the cold start's operator, still running."""
         kube, concurrency = self.kube, self.settings.concurrency
         result.floor_fan_out.append(
             scenarios.measure_floor(
@@ -337,19 +410,80 @@ class SizeRun:
                 kube, lambda: workload.floor_rotation(kube, self.names, concurrency)
             )
         )
+        self.measure_go_floor(result, round_number)
         round_start = now()
         operator = self.operator(f"round {round_number}").start()
         self.round_records.append(operator.record)
         try:
+            before = operator.cpu_seconds()
             result.fan_out.append(scenarios.measure_fan_out(kube, namespaces, self.generation))
+            # Its status writes and Events belong to it, not to the rotation.
+            time.sleep(STATUS_SETTLE_SECONDS)
+            fanned_out = operator.cpu_seconds()
+            result.fan_out_cpu.append(fanned_out - before)
             self.generation += 1
             result.rotation.append(scenarios.measure_rotation(kube, namespaces, self.generation))
             time.sleep(STATUS_SETTLE_SECONDS)
+            result.rotation_cpu.append(operator.cpu_seconds() - fanned_out)
             result.operator_requests.append(self.count(round_start))
+            # The next process starts with the credential in place and no replicas.
+            self.delete_credential()
+        finally:
+            operator.stop()
+        workload.apply_credential(kube)
+        cold, operator = self.cold_start(f"round {round_number}, cold start", namespaces)
+        self.round_records.append(operator.record)
+        result.cold.append(cold)
+        return operator
+
+    def cold_start(
+        self, label: str, namespaces: frozenset[str]
+    ) -> tuple[ColdStart, OperatorProcess]:
+        """With the credential in place and no operator running, start one and time its
+        fan-out from process start; returns its figures and the process, still running."""
+        operator = self.operator(label)
+        launched: list[datetime.datetime] = []
+
+        def launch() -> None:
+            launched.append(now())
+            operator.launch()
+
+        try:
+            converged = scenarios.measure_cold_fan_out(
+                self.kube, namespaces, self.generation, launch
+            )
+            operator.wait_ready()
+            time.sleep(STATUS_SETTLE_SECONDS)
+            figures = ColdStart(
+                converged=converged,
+                first_write=self.first_write_after(launched[0]),
+                cpu_seconds=operator.cpu_seconds(),
+                requests=self.count(launched[0]),
+                peak_rss=operator.record.peak,
+            )
         except BaseException:
             operator.stop()
             raise
-        return operator
+        return figures, operator
+
+    def measure_go_floor(self, result: SizeResult, round_number: int) -> None:
+        """The Go floor's sweep under the observer's watches; it leaves the cluster as it found it."""
+        build = self.run.go_floor_build
+        if build is None:
+            return
+        plan = workload.go_floor_plan(self.names)
+        results, startup = scenarios.measure_floor(
+            self.kube,
+            lambda: run_plan(
+                build.binary,
+                self.cluster.admin_kubeconfig,
+                plan,
+                self.settings.go_floor_concurrency,
+                round_number,
+            ),
+        )
+        result.go_floor.extend(results)
+        result.go_floor_startup.append(startup)
 
     def clean_up_external(self) -> None:
         """On someone else's cluster, remove what the run made; needs the operator running (finalizer)."""
@@ -405,20 +539,40 @@ class ManyCredentialsRun:
             lambda: fleet.floor_source_change(kube, CHANGED_CREDENTIAL, 1, concurrency),
             selector,
         )
+        go_results: list[GoFloorResult] = []
+        build = self.run.go_floor_build
+        if build is not None:
+            plan = fleet.go_floor_plan(CHANGED_CREDENTIAL, 1)
+            go_results, _ = scenarios.measure_floor(
+                kube,
+                lambda: run_plan(
+                    build.binary,
+                    self.cluster.admin_kubeconfig,
+                    plan,
+                    self.settings.go_floor_concurrency,
+                    1,
+                ),
+                selector,
+            )
         label = f"{fleet.credentials} credentials x {len(fleet.namespaces)} namespaces"
         log = f"operator-many-{fleet.credentials}x{len(fleet.namespaces)}.log"
-        with start_operator(self.cluster, self.settings, self.run, self.epoch, label, log):
+        with start_operator(
+            self.cluster, self.settings, self.run, self.epoch, label, log
+        ) as operator:
             fan_out_start, fan_out_clock = now(), time.perf_counter()
+            before = operator.cpu_seconds()
             fan_out = scenarios.measure_many_fan_out(kube, fleet, concurrency)
             fan_out_window, _ = self.settle(
                 fan_out_start, fan_out_clock, lambda: fleet.reported(kube, {})
             )
+            fanned_out = operator.cpu_seconds()
             generations = {CHANGED_CREDENTIAL: 1}
             change_start, change_clock = now(), time.perf_counter()
             change = scenarios.measure_one_source_change(kube, fleet, CHANGED_CREDENTIAL, 1)
             change_window, written = self.settle(
                 change_start, change_clock, lambda: fleet.reported(kube, generations)
             )
+            changed = operator.cpu_seconds()
             self.clean_up_external()
         split = (
             many_credentials.writes_split(fleet, CHANGED_CREDENTIAL, written)
@@ -431,15 +585,18 @@ class ManyCredentialsRun:
             setup_seconds=setup_seconds,
             floor_fan_out=floor_fan_out,
             fan_out=fan_out,
+            fan_out_cpu=fanned_out - before,
             fan_out_window=fan_out_window,
             changed_credential=fleet.credential(CHANGED_CREDENTIAL),
             changed_namespaces=len(fleet.served(CHANGED_CREDENTIAL)),
             floor_source_change=floor_change,
             source_change=change,
+            source_change_cpu=changed - fanned_out,
             source_change_window=change_window,
             own_replica_writes=split[0],
             own_credential_writes=split[1],
             other_writes=split[2],
+            go_floor=go_results,
         )
 
     def settle(

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Self
+from typing import Self, TypeVar
 
 from bench import many_credentials, workload
 from bench.cluster import run_concurrently, secret_body
@@ -17,6 +17,7 @@ from regcred.kube.client import JsonObject, KubeClient
 __all__ = [
     "LatencyFigures",
     "create_unrelated_secrets",
+    "measure_cold_fan_out",
     "measure_convergence",
     "measure_fan_out",
     "measure_floor",
@@ -35,6 +36,8 @@ WATCH_SECONDS = 1800
 ACCOUNT_CREATED = "ServiceAccount created"
 ACCOUNT_PATCHED = "ServiceAccount patched"
 REPLICA_CURRENT = "replica current"
+
+T = TypeVar("T")
 
 
 class FirstSeen:
@@ -180,10 +183,11 @@ def _nothing(namespace: str) -> None:
 
 def measure_floor(
     kube: KubeClient,
-    writes: Callable[[], float],
+    writes: Callable[[], T],
     replicas_selector: str = workload.REPLICAS_SELECTOR,
-) -> float:
-    """Time the floor's `writes` under the same two watches that observe the operator."""
+) -> T:
+    """Run the floor's `writes` (which time themselves) under the same two watches that
+    observe the operator."""
     with Milestones(kube, _nothing, replicas_selector):
         return writes()
 
@@ -220,6 +224,17 @@ def measure_fan_out(kube: KubeClient, namespaces: frozenset[str], generation: in
         lambda: workload.apply_credential(kube),
         namespaces,
         workload.everywhere(content_hash),
+    )
+
+
+def measure_cold_fan_out(
+    kube: KubeClient, namespaces: frozenset[str], generation: int, launch: Callable[[], object]
+) -> float:
+    """With the credential already in place, `launch` the operator; seconds from its process
+    start until every replica is current and every ServiceAccount lists it."""
+    _, content_hash = workload.expected_content(generation)
+    return measure_convergence(
+        kube, "cold fan-out", launch, namespaces, workload.everywhere(content_hash)
     )
 
 

@@ -12,6 +12,7 @@ import base64
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
+from bench import go_floor
 from bench.cluster import OPERATOR_NAMESPACE, list_all, merge_patch, run_concurrently, secret_body
 from regcred.kube.client import JsonObject, KubeClient
 from regcred.models import API_GROUP, API_VERSION, KIND, PLURAL, RegistryCredentialSpec
@@ -45,6 +46,7 @@ __all__ = [
     "floor_fan_out",
     "floor_rotation",
     "floor_secret",
+    "go_floor_plan",
     "has_replica_entry",
     "is_current_replica",
     "lists_secret",
@@ -57,6 +59,7 @@ __all__ = [
 CREDENTIAL = "bench"
 REPLICA_NAME = "bench-pull"
 FLOOR_SECRET_NAME = "bench-floor-pull"
+GO_FLOOR_SECRET_NAME = "bench-gofloor-pull"
 SOURCE_SECRET = "bench-registry"
 TENANT_LABEL = "bench.regcred.dev/tenant"
 USERNAME = b"robot-bench"
@@ -281,3 +284,40 @@ def floor_rotation(kube: KubeClient, namespaces: Iterable[str], concurrency: int
         )
 
     return run_concurrently(write, namespaces, concurrency)
+
+
+def go_floor_plan(namespaces: Iterable[str]) -> go_floor.Plan:
+    """The Go floor's writes: the Python floor's, under a Secret name of its own.
+
+    Its ServiceAccount patch replaces the Python floor's entry (a real change, so the
+    API server writes it), and its reset, untimed, deletes its Secret and puts that entry
+    back: each concurrency, and then the operator, starts from the cluster the Python
+    floor left.
+    """
+    names = list(namespaces)
+    plan = go_floor.Plan()
+    created = plan.body(
+        "fan-out", floor_secret(GO_FLOOR_SECRET_NAME, CREDENTIAL, expected_content(0))
+    )
+    updated = plan.body(
+        "rotation", floor_secret(GO_FLOOR_SECRET_NAME, CREDENTIAL, expected_content(1))
+    )
+    listed = plan.body("account", {"imagePullSecrets": [{"name": GO_FLOOR_SECRET_NAME}]})
+    restored = plan.body("restore", {"imagePullSecrets": [{"name": FLOOR_SECRET_NAME}]})
+    plan.scenario(
+        "fan-out",
+        ([go_floor.create_secret(ns, created), go_floor.patch_account(ns, listed)] for ns in names),
+    )
+    plan.scenario("rotation", ([go_floor.update_secret(ns, updated)] for ns in names))
+    plan.scenario(
+        "reset",
+        (
+            [
+                go_floor.delete_secret(ns, GO_FLOOR_SECRET_NAME),
+                go_floor.patch_account(ns, restored),
+            ]
+            for ns in names
+        ),
+        timed=False,
+    )
+    return plan
