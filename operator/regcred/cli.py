@@ -388,6 +388,11 @@ def add_release_commands(commands: SubParsers) -> None:
     )
     build.set_defaults(handler=run_release_build)
 
+    tools = release_commands.add_parser(
+        "tools", help="build (or find cached) the pinned tools a release and its tests run; print them"
+    )
+    tools.set_defaults(handler=run_release_tools)
+
     check = release_commands.add_parser(
         "check", help="exit 0 when every version place says VERSION and CHANGELOG.md has its notes"
     )
@@ -458,6 +463,18 @@ def run_release_build(args: argparse.Namespace) -> int:
         print(f"file: {name} {entry['size']} bytes sha256:{entry['sha256']}")
     for command in verify_commands(record, settings.output):
         print(f"verify: {command}")
+    return 0
+
+
+@release_command
+def run_release_tools(args: argparse.Namespace) -> int:
+    """Build or find every pinned release tool; print name, version, path and build time."""
+    from regcred.release.tools import ACTIONLINT, RELEASE_TOOLS
+
+    for tool in (*RELEASE_TOOLS, ACTIONLINT):
+        started = time.monotonic()
+        binary = tool.ensure()
+        print(f"{tool.name} {tool.version}: {binary} ({time.monotonic() - started:.1f} s)")
     return 0
 
 
