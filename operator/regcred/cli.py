@@ -461,7 +461,7 @@ def run_release_build(args: argparse.Namespace) -> int:
         print(f"chart: {record.chart['reference']}")
     for name, entry in sorted(record.files.items()):
         print(f"file: {name} {entry['size']} bytes sha256:{entry['sha256']}")
-    for command in verify_commands(record, settings.output):
+    for command in verify_commands(record):
         print(f"verify: {command}")
     return 0
 

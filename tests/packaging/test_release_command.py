@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import regcred
 from regcred.cli import build_parser
 from regcred.release import ReleaseError, ReleaseRecord, ReleaseSettings, make_release, verify_commands
 
@@ -73,20 +74,28 @@ def record(registry: str | None, signing: str) -> ReleaseRecord:
 
 
 def test_verify_commands_with_a_key_and_a_registry_check_the_pushed_digests():
-    commands = verify_commands(record("r.example/x", "key"), Path("out"))
+    commands = verify_commands(record("r.example/x", "key"))
     assert commands[0] == "sha256sum --check SHA256SUMS"
     assert "cosign verify --key cosign.pub --insecure-ignore-tlog=true r.example/x/regcred-operator@sha256:" + "1" * 64 in commands
     assert any("verify-blob" in command and "regcred-operator-1.2.3.tgz.sigstore.json" in command for command in commands)
 
 
 def test_verify_commands_without_a_registry_check_the_saved_layouts():
-    commands = verify_commands(record(None, "key"), Path("out"))
+    commands = verify_commands(record(None, "key"))
     assert "tar -xf regcred-operator-1.2.3.image.oci.tar && cosign verify --key cosign.pub " \
            "--insecure-ignore-tlog=true --local-image regcred-operator-1.2.3.image.oci" in commands
     assert not [command for command in commands if "r.example" in command]
 
 
 def test_verify_commands_of_a_keyless_release_name_the_workflow_identity():
-    commands = verify_commands(record("ghcr.io/regcred", "keyless"), Path("out"))
+    commands = verify_commands(record("ghcr.io/regcred", "keyless"))
     assert all("--key" not in command for command in commands)
     assert sum("--certificate-oidc-issuer https://token.actions.githubusercontent.com" in c for c in commands) == 3
+
+
+def test_a_folder_no_release_made_is_never_replaced(tmp_path: Path):
+    (tmp_path / "notes.txt").write_text("mine")
+    settings = ReleaseSettings(version=regcred.__version__, source=REPO, output=tmp_path, keyless=True)
+    with pytest.raises(ReleaseError, match="not empty"):
+        make_release(settings)
+    assert (tmp_path / "notes.txt").read_text() == "mine"

@@ -137,9 +137,12 @@ def make_release(settings: ReleaseSettings) -> ReleaseRecord:
         )
     check_release_version(settings.version, settings.source)
     output = settings.output.resolve()
-    if output.exists():
+    if output.exists() and any(output.iterdir()):
+        # Only a folder a release made is replaced: never a folder given by mistake.
+        if not (output / "release.json").is_file():
+            raise ReleaseError(f"{output} is not empty and holds no release.json; give an empty folder")
         shutil.rmtree(output)
-    output.mkdir(parents=True)
+    output.mkdir(parents=True, exist_ok=True)
     record = ReleaseRecord(
         version=settings.version,
         registry=settings.endpoint.registry if settings.endpoint else None,
@@ -187,7 +190,7 @@ def cosign_verify_command(reference: str, public_key: Path) -> list[str]:
     ]
 
 
-def verify_commands(record: ReleaseRecord, output: Path) -> list[str]:
+def verify_commands(record: ReleaseRecord) -> list[str]:
     """Shell commands (run in the output folder) that check what `record` describes."""
     commands = ["sha256sum --check SHA256SUMS"]
     chart = f"{CHART_NAME}-{record.version}.tgz"
@@ -270,6 +273,9 @@ def _build_and_push_image(settings: ReleaseSettings, endpoint: Endpoint, work: P
              env={**os.environ, "DOCKER_BUILDKIT": "1"}, timeout=TOOL_TIMEOUT_SECONDS)
         tarball = work / "image.tar"
         _run([client, "save", "--output", str(tarball), tag])
+        # The registry holds it now; the tag would only pile up in the engine (each run
+        # to a temporary registry has another address). The layers stay in the build cache.
+        _run([client, "image", "rm", tag])
         push = [str(CRANE.ensure()), "push", str(tarball), tag]
     progress(f"pushing {tag} ...")
     pushed = _run(push, env=endpoint.env()).strip().splitlines()[-1]
