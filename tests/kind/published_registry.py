@@ -15,7 +15,12 @@ from pathlib import Path
 from regcred.controlplane.runner import free_port
 from regcred.kind.cluster import CERTS_D, certs_d_folder, trust_registry
 from regcred.kind.docker import run_docker
-from regcred.kind.registry import EMPTY_IMAGE, CRANE_IN_CONTAINER, REGISTRY_IN_CONTAINER, ContainerRegistry
+from regcred.kind.registry import (
+    CRANE_IN_CONTAINER,
+    EMPTY_IMAGE,
+    REGISTRY_IN_CONTAINER,
+    ContainerRegistry,
+)
 
 __all__ = ["PublishedRegistry"]
 

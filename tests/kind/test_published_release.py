@@ -20,16 +20,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from gotools import go_tool
 from kubernetes import client
 from published_registry import PublishedRegistry
-from registryserver import pinned_binaries
 from test_real_node import Cluster, assert_operator_up, wait_until
 
 import regcred
+from gotools import go_tool
 from regcred.kind import KindCluster
 from regcred.release import CHART_NAME, IMAGE_NAME, cosign_verify_command
 from regcred.release.tools import COSIGN, CRANE, HELM
+from registryserver import pinned_binaries
 
 REPO = Path(__file__).resolve().parents[2]
 VERSION = regcred.__version__

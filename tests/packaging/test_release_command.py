@@ -12,7 +12,13 @@ import pytest
 
 import regcred
 from regcred.cli import build_parser
-from regcred.release import ReleaseError, ReleaseRecord, ReleaseSettings, make_release, verify_commands
+from regcred.release import (
+    ReleaseError,
+    ReleaseRecord,
+    ReleaseSettings,
+    make_release,
+    verify_commands,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 

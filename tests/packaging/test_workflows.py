@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
-from gotools import go_tool
 
+from gotools import go_tool
 from regcred.release.tools import ACTIONLINT
 
 REPO = Path(__file__).resolve().parents[2]
