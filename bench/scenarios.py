@@ -91,7 +91,10 @@ class FirstSeen:
     def stop(self) -> None:
         self._stopping.set()
         if self._abort is not None:
-            self._abort()
+            try:
+                self._abort()
+            except (ValueError, RuntimeError, OSError):
+                pass  # the watch had already ended and released its connection
         self._thread.join(10)
 
 

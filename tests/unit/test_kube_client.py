@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import urllib3
 from kubernetes import client as k8s_client
+from kubernetes.client.rest import RESTResponse
 
 from regcred.errors import NotLeaderError
 from regcred.kube.client import ClientPolicy, KubeClient
@@ -15,16 +16,34 @@ from regcred.kube.client import ClientPolicy, KubeClient
 PATH = "/api/v1/namespaces/team-a/secrets/pull"
 
 
-class RecordingApiClient(k8s_client.ApiClient):
-    """A real ApiClient whose transport only records what would have been sent."""
+class RecordingTransport:
+    """Stands in for the library's REST transport: records what would have been sent."""
 
-    def __init__(self) -> None:
-        super().__init__(k8s_client.Configuration(host="https://127.0.0.1:6443"))
+    def __init__(self, statuses: list[int] | None = None) -> None:
         self.sent: list[tuple[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self._statuses = statuses or []
 
-    def call_api(self, method: str, url: str, *_: Any, _request_timeout: Any = None, **__: Any) -> Any:
+    def request(self, method: str, url: str, headers: dict[str, str], body: Any, _request_timeout: Any) -> Any:
         self.sent.append((method, _request_timeout))
-        return urllib3.HTTPResponse(body=io.BytesIO(b"{}"), status=200, preload_content=False)
+        self.headers.append(headers)
+        status = self._statuses.pop(0) if self._statuses else 200
+        return RESTResponse(urllib3.HTTPResponse(body=io.BytesIO(b"{}"), status=status, preload_content=False))
+
+
+class RecordingApiClient(k8s_client.ApiClient):
+    """A real ApiClient, with a bearer token, whose transport only records."""
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        configuration = k8s_client.Configuration(host="https://127.0.0.1:6443")
+        configuration.api_key = {"authorization": "token-1"}
+        configuration.api_key_prefix = {"authorization": "Bearer"}
+        super().__init__(configuration)
+        self.rest_client = RecordingTransport(statuses)  # type: ignore[assignment]
+
+    @property
+    def sent(self) -> list[tuple[str, Any]]:
+        return self.rest_client.sent  # type: ignore[attr-defined]
 
 
 class Gate:
@@ -69,4 +88,15 @@ def test_the_policy_sets_the_request_timeout_and_the_user_agent():
     client.request("POST", PATH, body={})
     client.request("GET", PATH, timeout=4.0)
     assert [timeout for _, timeout in api_client.sent] == [1.5, 4.0]
-    assert api_client.user_agent == "regcred-operator/test (a)"
+    assert {headers["User-Agent"] for headers in api_client.rest_client.headers} == {"regcred-operator/test (a)"}
+
+
+def test_the_token_is_read_once_a_minute_and_again_after_a_401():
+    api_client = RecordingApiClient(statuses=[200, 200, 401, 200])
+    client = KubeClient(api_client)
+    client.request("GET", PATH)
+    api_client.configuration.api_key = {"authorization": "token-2"}  # rotated on disk, say
+    client.request("GET", PATH)  # within the minute: the token read before
+    client.request("GET", PATH)  # refused with 401: read afresh and sent again
+    tokens = [headers["Authorization"] for headers in api_client.rest_client.headers]
+    assert tokens == ["Bearer token-1", "Bearer token-1", "Bearer token-1", "Bearer token-2"]
