@@ -1,5 +1,6 @@
 # The operator's container image:
-#   docker build -t ghcr.io/regcred/regcred-operator:0.1.0 .
+#   docker build --build-arg VERSION=X.Y.Z -t ghcr.io/regcred/regcred-operator:X.Y.Z .
+# (`make release` builds, pushes, signs and describes it; README, "Releases".)
 #
 # It installs what `pip install .` installs (README, "Install from source"): the
 # project and its [project].dependencies from pyproject.toml, never the test extras.
@@ -34,6 +35,12 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     ["pip", "install", "--no-cache-dir", "--disable-pip-version-check", "--no-index", "--find-links", "/wheels", "regcred-operator"]
 # A numeric user, so that runAsNonRoot can verify it without an /etc/passwd entry.
 USER 65532:65532
+# Last, so that a new commit or version reuses every layer above.
+ARG VERSION=dev
+ARG REVISION=unknown
+LABEL org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="https://github.com/regcred/regcred-operator"
 # 8080: Prometheus /metrics; 8081: /healthz and /readyz (regcred run's defaults).
 EXPOSE 8080 8081
 # The command is the subcommand: the Deployment's args start with `run`, and a bare

@@ -22,10 +22,13 @@ SOAK_TRIALS ?= 10
 SOAK_NAMESPACES ?= 500
 SEED ?=
 
-.PHONY: test demo demo-kind bench soak
+.PHONY: test demo demo-kind bench soak release
 
+# The Go tools are built before pytest, so a cold build (a new machine, a new pin) is
+# not counted against a test's timeout.
 test: $(INSTALLED)
 	$(BIN)/regcred cluster build
+	$(BIN)/regcred release tools
 	$(BIN)/lint-imports
 	$(BIN)/pytest
 
@@ -43,6 +46,34 @@ demo: $(INSTALLED)
 KIND_ARGS ?=
 demo-kind: $(INSTALLED)
 	$(BIN)/regcred kind demo $(KIND_ARGS)
+
+# `make release VERSION=X.Y.Z`: the image, the Helm chart, the wheel and sdist, an SBOM
+# and cosign signatures, into dist/release/X.Y.Z (README, "Releases"). Settings:
+#   REGISTRY=host[:port]/path   push the image and chart there (default: none; a registry
+#                               on 127.0.0.1 lives for the run and its contents are saved)
+#   REGISTRY_CA=ca.pem          trust this CA for REGISTRY
+#   COSIGN_KEY=cosign.key       sign with it (password in COSIGN_PASSWORD); or KEYLESS=true
+#   PYTHON_IMAGE=image          the Dockerfile's base (default: its own); LOCAL_BASE=true
+#                               builds one here with debootstrap instead
+#   PLATFORMS=linux/amd64,...   build with buildx for these platforms
+#   RELEASE_DIR=folder          where the files go (default: dist/release/VERSION)
+VERSION ?=
+REGISTRY ?=
+REGISTRY_CA ?=
+COSIGN_KEY ?=
+KEYLESS ?=
+PYTHON_IMAGE ?=
+LOCAL_BASE ?=
+PLATFORMS ?=
+RELEASE_DIR ?=
+release: $(INSTALLED)
+	$(if $(VERSION),,$(error give VERSION=X.Y.Z))
+	$(BIN)/regcred release build --version $(VERSION) \
+		$(if $(REGISTRY),--registry $(REGISTRY)) $(if $(REGISTRY_CA),--registry-ca $(REGISTRY_CA)) \
+		$(if $(COSIGN_KEY),--cosign-key $(COSIGN_KEY)) $(if $(filter true,$(KEYLESS)),--keyless) \
+		$(if $(PYTHON_IMAGE),--python-image $(PYTHON_IMAGE)) \
+		$(if $(filter true,$(LOCAL_BASE)),--local-python-base) \
+		$(if $(PLATFORMS),--platforms $(PLATFORMS)) $(if $(RELEASE_DIR),--output $(RELEASE_DIR))
 
 bench: $(BENCH_INSTALLED)
 	$(if $(BENCH_KUBECONFIG),,$(BIN)/regcred cluster build)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gotools import ensure_go_tool
+from gotools import go_tool
 from kubernetes import client, config
 from registryserver import RegistryServer, TokenRegistryServer, pinned_binaries
 from testcluster import EXTERNAL_KUBECONFIG_ENV, Cluster, local_cluster
@@ -22,12 +22,10 @@ from testcluster import EXTERNAL_KUBECONFIG_ENV, Cluster, local_cluster
 from regcred.controlplane import ensure_binaries
 from regcred.kind.docker import engine_reachable
 from regcred.kind.operator_image import build_operator_image
+from regcred.release.tools import HELM
 
 TEST_LABEL_KEY = "test.regcred.dev/case"
 REPO = Path(__file__).resolve().parents[1]  # the checkout the image is built from
-HELM_VERSION = "v4.3.1"
-# helm's wrapper module's go.sum checks every download, like the control plane's.
-HELM_MODULE_SUM = Path(__file__).parent / "deploy" / "helm-module" / "go.sum"
 
 
 @pytest.fixture(scope="session")
@@ -124,13 +122,4 @@ def operator_image(docker_engine) -> str:
 @pytest.fixture(scope="session")
 def helm_bin() -> Path:
     """The pinned helm, built from source once (``$REGCRED_HELM`` names one to use instead)."""
-    return ensure_go_tool(
-        "helm",
-        module="helm.sh/helm/v4",
-        version=HELM_VERSION,
-        package="helm.sh/helm/v4/cmd/helm",
-        sum_file=HELM_MODULE_SUM,
-        env_override="REGCRED_HELM",
-        # Stamp the version, as helm's release build does; `helm version` says v0.0.0 otherwise.
-        ldflags=f"-s -w -X helm.sh/helm/v4/internal/version.version={HELM_VERSION}",
-    )
+    return go_tool(HELM)

@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cluster_commands(commands)
     add_kind_commands(commands)
     add_operator_commands(commands)
+    add_release_commands(commands)
     return parser
 
 
@@ -335,6 +336,168 @@ def run_kind_python_base(args: argparse.Namespace) -> int:
     from regcred.kind import ensure_python_base_image
 
     print(ensure_python_base_image())
+    return 0
+
+
+def add_release_commands(commands: SubParsers) -> None:
+    """Register ``regcred release build|check|notes`` (the Makefile's release target)."""
+    release = commands.add_parser(
+        "release", help="build, push and sign a release's artifacts (make release)"
+    )
+    release_commands = release.add_subparsers(dest="release_command", required=True, metavar="COMMAND")
+
+    build = release_commands.add_parser(
+        "build", help="the image, chart, wheel and sdist, an SBOM and signatures of one version"
+    )
+    build.add_argument("--version", required=True, help="X.Y.Z; every version place must say it")
+    build.add_argument(
+        "--registry", metavar="HOST[:PORT]/PATH",
+        help="push the image and chart here (default: a registry on 127.0.0.1 for this run, "
+        "its contents saved into --output)",
+    )
+    build.add_argument(
+        "--registry-ca", type=Path, metavar="PEM", help="trust this CA for the registry"
+    )
+    build.add_argument(
+        "--docker-config", type=Path, metavar="DIR",
+        help="the registry credentials' config.json folder (default: $DOCKER_CONFIG or ~/.docker)",
+    )
+    build.add_argument(
+        "--output", type=Path, metavar="DIR", help="where the files go (default: dist/release/VERSION)"
+    )
+    build.add_argument(
+        "--cosign-key", type=Path, metavar="KEY",
+        help="sign with this cosign private key (its password in $COSIGN_PASSWORD)",
+    )
+    build.add_argument(
+        "--keyless", action="store_true", help="sign keyless (needs an OIDC identity, as on CI)"
+    )
+    build.add_argument(
+        "--python-image", metavar="IMAGE", help="the Dockerfile's PYTHON_IMAGE (default: its own)"
+    )
+    build.add_argument(
+        "--local-python-base", action="store_true",
+        help="build on a Python base made here with debootstrap (no registry needed)",
+    )
+    build.add_argument(
+        "--platforms", default="", metavar="LIST",
+        help="e.g. linux/amd64,linux/arm64: build with buildx for these (default: this engine's)",
+    )
+    build.add_argument(
+        "--source", type=Path, default=Path("."), metavar="DIR", help="the checkout (default: .)"
+    )
+    build.set_defaults(handler=run_release_build)
+
+    tools = release_commands.add_parser(
+        "tools", help="build (or find cached) the pinned tools a release and its tests run; print them"
+    )
+    tools.set_defaults(handler=run_release_tools)
+
+    check = release_commands.add_parser(
+        "check", help="exit 0 when every version place says VERSION and CHANGELOG.md has its notes"
+    )
+    check.add_argument("version", help="X.Y.Z")
+    check.add_argument("--source", type=Path, default=Path("."), metavar="DIR")
+    check.set_defaults(handler=run_release_check)
+
+    notes = release_commands.add_parser("notes", help="print CHANGELOG.md's entry for VERSION")
+    notes.add_argument("version", help="X.Y.Z")
+    notes.add_argument("--source", type=Path, default=Path("."), metavar="DIR")
+    notes.set_defaults(handler=run_release_notes)
+
+
+def release_command(run: Callable[[argparse.Namespace], int]) -> Handler:
+    """A `regcred release` handler whose failures exit 1 with a message."""
+
+    def handler(args: argparse.Namespace) -> int:
+        from regcred.controlplane import BuildError
+        from regcred.kind import DockerError, RegistryError
+        from regcred.release import ReleaseError
+
+        try:
+            return run(args)
+        except (BuildError, DockerError, RegistryError, ReleaseError) as error:
+            print(f"regcred: {error}", file=sys.stderr)
+            return 1
+
+    return handler
+
+
+@release_command
+def run_release_build(args: argparse.Namespace) -> int:
+    """Make every artifact of one version; print where they are and how to verify them."""
+    import os
+
+    from regcred.release import Endpoint, ReleaseSettings, make_release, verify_commands
+
+    endpoint = None
+    if args.registry:
+        config = args.docker_config or Path(
+            os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker"
+        )
+        endpoint = Endpoint(args.registry.rstrip("/"), config.resolve(), args.registry_ca)
+    python_image = args.python_image
+    if args.local_python_base:
+        from regcred.kind import ensure_python_base_image
+
+        python_image = ensure_python_base_image()
+    settings = ReleaseSettings(
+        version=args.version,
+        source=args.source.resolve(),
+        output=args.output or Path("dist") / "release" / args.version,
+        endpoint=endpoint,
+        cosign_key=args.cosign_key,
+        keyless=args.keyless,
+        python_image=python_image,
+        platforms=tuple(filter(None, args.platforms.split(","))),
+    )
+    record = make_release(settings)
+    if record.registry is None:
+        # The references name a registry that lived for the run only.
+        print(f"image: {record.image['digest']} (saved as an OCI layout)")
+        print(f"chart: {record.chart['digest']} (saved as an OCI layout)")
+    else:
+        print(f"image: {record.image['reference']}")
+        print(f"chart: {record.chart['reference']}")
+    for name, entry in sorted(record.files.items()):
+        print(f"file: {name} {entry['size']} bytes sha256:{entry['sha256']}")
+    for command in verify_commands(record):
+        print(f"verify: {command}")
+    return 0
+
+
+@release_command
+def run_release_tools(args: argparse.Namespace) -> int:
+    """Build or find every pinned release tool; print name, version, path and build time."""
+    from regcred.release.tools import ACTIONLINT, RELEASE_TOOLS
+
+    for tool in (*RELEASE_TOOLS, ACTIONLINT):
+        started = time.monotonic()
+        binary = tool.ensure()
+        print(f"{tool.name} {tool.version}: {binary} ({time.monotonic() - started:.1f} s)")
+    return 0
+
+
+@release_command
+def run_release_check(args: argparse.Namespace) -> int:
+    """Exit 0 when the checkout is ready to release VERSION, else say what differs."""
+    from regcred.release import check_release_version
+
+    check_release_version(args.version, args.source.resolve())
+    print(f"{args.version}: every version place agrees and CHANGELOG.md has its notes")
+    return 0
+
+
+@release_command
+def run_release_notes(args: argparse.Namespace) -> int:
+    """Print the release notes of VERSION from CHANGELOG.md."""
+    from regcred.release import ReleaseError
+    from regcred.release.versions import CHANGELOG, release_notes
+
+    try:
+        print(release_notes((args.source / CHANGELOG).read_text(), args.version))
+    except LookupError as error:
+        raise ReleaseError(str(error)) from None
     return 0
 
 

@@ -130,3 +130,14 @@ def test_replicas_without_leader_election_are_refused(helm_bin: Path):
 def test_disabling_the_metrics_service_drops_it(helm_template):
     manifests = helm_template("--set", "metrics.service.enabled=false")
     assert not [manifest for manifest in manifests if manifest["kind"] == "Service"]
+
+
+def test_image_values_name_the_image_and_its_pull_secrets(helm_template):
+    manifests = helm_template(
+        "--set", "image.repository=registry.example:5000/team/regcred-operator",
+        "--set", "image.tag=9.9.9",
+        "--set", "imagePullSecrets[0].name=team-pull",
+    )
+    pod = only(manifests, "Deployment")["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == "registry.example:5000/team/regcred-operator:9.9.9"
+    assert pod["imagePullSecrets"] == [{"name": "team-pull"}]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import pytest
 import yaml
 from manifests import (
     DEPLOY,
+    REPO,
     OPERATOR_NAMESPACE,
     POD_PULL_SECRETS_COMPONENT,
     Manifest,
@@ -130,3 +133,23 @@ def _delete(kubectl: list[str], manifests: list[Manifest]) -> None:
         [*kubectl, "delete", "--ignore-not-found", "--wait=false", "-f", "-"],
         stdin=yaml.safe_dump_all(manifests),
     )
+
+
+def test_the_documented_overlay_runs_your_image_with_the_pull_secret(kustomize, tmp_path: Path):
+    """docs/install.md's overlay for an image in your own registry, rendered as written."""
+    text = (REPO / "docs" / "install.md").read_text()
+    (overlay,) = [
+        block for block in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)
+        if "newName: registry.example.com/team/regcred-operator" in block
+    ]
+    folder = tmp_path / "my-overlay"
+    folder.mkdir()
+    # The docs put the overlay beside deploy/; here deploy/ is elsewhere.
+    (folder / "kustomization.yaml").write_text(
+        overlay.replace("  - ../deploy\n", f"  - {os.path.relpath(DEPLOY, folder)}\n")
+    )
+    manifests = kustomize(folder)
+    (container,) = only(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"registry.example.com/team/regcred-operator:{regcred.__version__}"
+    account = only(manifests, "ServiceAccount")
+    assert account["imagePullSecrets"] == [{"name": "regcred-pull"}]

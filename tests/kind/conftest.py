@@ -6,6 +6,7 @@ on CI that is a failure (the `docker_engine` fixture): CI must run this tier.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,8 @@ from kind_helpers import TRUSTED_CA_TEXT, TRUSTED_REGISTRY, Kubectl
 
 from regcred.kind import KindCluster, create_cluster, delete_cluster
 
-CLUSTER_NAME = "regcred-test"
+# Another name keeps a run apart from one already using regcred-test on the same engine.
+CLUSTER_NAME = os.environ.get("REGCRED_KIND_CLUSTER", "regcred-test")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -27,7 +29,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def kind_cluster(docker_engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KindCluster]:
-    """A kind cluster named regcred-test, created (or reused) once and deleted at the end."""
+    """A kind cluster named regcred-test (or ``$REGCRED_KIND_CLUSTER``), created (or
+    reused) once and deleted at the end."""
     folder = tmp_path_factory.mktemp("kind")
     # Any PEM file will do: the test checks it arrives where containerd looks for CAs.
     ca_file = folder / "ca.pem"

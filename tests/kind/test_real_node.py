@@ -33,7 +33,6 @@ OPERATOR_NAMESPACE = "regcred-system"
 HELM_NAMESPACE = "regcred-helm"
 DEPLOYMENT = "regcred-operator"
 LEASE = "regcred-operator"
-REGISTRY_NAME = "regcred-test-registry"
 API = ("regcred.dev", "v1alpha1", "registrycredentials")
 PULL_FAILURES = {"ErrImagePull", "ImagePullBackOff"}
 ROLLOUT_SECONDS = 240
@@ -135,7 +134,9 @@ def tenant_program(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def registry(kind_cluster: KindCluster) -> Iterator[ContainerRegistry]:
     """The private registry on the cluster's network; the node trusts its CA for its name."""
-    server = ContainerRegistry(REGISTRY_NAME, kind_cluster.network, **pinned_binaries())
+    # Named after the cluster (regcred-test-registry), so another session cluster's run
+    # on the same engine never replaces it.
+    server = ContainerRegistry(f"{kind_cluster.name}-registry", kind_cluster.network, **pinned_binaries())
     server.start()
     trust_registry(kind_cluster.name, server.address, server.ca_file)
     yield server
