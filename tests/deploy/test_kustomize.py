@@ -11,17 +11,16 @@ import pytest
 import yaml
 from manifests import (
     DEPLOY,
-    REPO,
     OPERATOR_NAMESPACE,
     POD_PULL_SECRETS_COMPONENT,
+    REPO,
+    SERVICEMONITOR_COMPONENT,
     Manifest,
     component_overlay,
     identity,
     only,
     parse_documents,
     run_tool,
-    SERVICEMONITOR_COMPONENT,
-    component_overlay,
 )
 
 import regcred

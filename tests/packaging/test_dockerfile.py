@@ -15,7 +15,6 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-import pytest
 
 from dockerfile import DOCKERFILE, global_args, instructions, parse_dockerfile, runtime_command
 
