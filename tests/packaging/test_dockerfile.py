@@ -15,7 +15,6 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-
 from dockerfile import DOCKERFILE, global_args, instructions, parse_dockerfile, runtime_command
 
 from regcred.cli import build_parser
