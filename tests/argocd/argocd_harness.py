@@ -28,7 +28,7 @@ from argocd_build import ArgoCDInstall
 from kubernetes import client, watch
 
 from regcred.controlplane import Kubectl, KubectlError, wait_for
-from regcred.controlplane.runner import die_with_parent_hook, free_port
+from regcred.controlplane.runner import free_port, spawn_logged
 
 __all__ = [
     "ARGOCD_NAMESPACE",
@@ -202,18 +202,7 @@ class ArgoCD:
             # Git for the repo-server: no user or system configuration of this machine.
             "GIT_CONFIG_NOSYSTEM": "1",
         }
-        log = (self.workdir / f"{name}.log").open("ab")
-        with log:
-            self._processes[name] = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-                env=env,
-                process_group=0,
-                preexec_fn=die_with_parent_hook(),  # noqa: PLW1509
-            )
+        self._processes[name] = spawn_logged(args, self.workdir / f"{name}.log", self.workdir, env)
 
     def _install_objects(self) -> None:
         kubectl = self.kubectl

@@ -11,7 +11,7 @@ from pathlib import Path
 from argocd_harness import PATIENCE_SECONDS
 
 from regcred.controlplane import wait_for
-from regcred.controlplane.runner import die_with_parent_hook, free_port
+from regcred.controlplane.runner import free_port, spawn_logged
 
 __all__ = ["OperatorProcess"]
 
@@ -45,15 +45,7 @@ class OperatorProcess:
             "",
             *extra,
         ]
-        with self.log_path.open("ab") as log:
-            self.popen = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                process_group=0,
-                preexec_fn=die_with_parent_hook(),  # noqa: PLW1509
-            )
+        self.popen = spawn_logged(command, self.log_path)
         wait_for(self.ready, PATIENCE_SECONDS, "the operator's /readyz")
 
     def ready(self) -> bool:

@@ -18,7 +18,7 @@ from kubernetes import client
 
 from e2e.conftest import poll
 from regcred.controlplane import LocalControlPlane
-from regcred.controlplane.runner import die_with_parent_hook
+from regcred.controlplane.runner import spawn_logged
 from regcred.planning.plan import (
     ADDED_PULL_SECRETS_ANNOTATION,
     CREDENTIAL_LABEL,
@@ -62,15 +62,7 @@ class OperatorProcess:
         """Start (`extra` flags of `regcred run` win over the defaults); wait for the ready line."""
         assert not self.alive, "the operator is already running"
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with self.log_path.open("ab") as log:
-            self.popen = subprocess.Popen(
-                self.command(extra, verbose),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # The child dies with the test process, even when that one is killed.
-                preexec_fn=die_with_parent_hook(),  # noqa: PLW1509
-            )
+        self.popen = spawn_logged(self.command(extra, verbose), self.log_path, own_group=False)
         self.starts += 1
         if wait:
             poll(

@@ -25,7 +25,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -36,7 +36,7 @@ import yaml
 from regcred.controlplane.build import ensure_binaries
 from regcred.controlplane.certs import SERVICE_CLUSTER_IP_RANGE, ControlPlanePki, make_pki
 
-__all__ = ["ControlPlaneError", "LocalControlPlane", "die_with_parent_hook", "free_port"]
+__all__ = ["ControlPlaneError", "LocalControlPlane", "free_port", "spawn_logged"]
 
 logger = logging.getLogger(__name__)
 
@@ -331,20 +331,7 @@ class LocalControlPlane:
         process = _ManagedProcess(name=name, log_path=log_path)
         with log_path.open("ab") as log:
             log.write(f"--- starting: {' '.join(args)}\n".encode())
-            log.flush()
-            process.popen = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-                # Own process group: a Ctrl-C in the terminal reaches only this Python
-                # process, which then stops the children in order.
-                process_group=0,
-                # The hook only calls prctl and getppid, so it takes no lock a thread of
-                # this process could hold across the fork.
-                preexec_fn=die_with_parent_hook(),  # noqa: PLW1509
-            )
+        process.popen = spawn_logged(args, log_path, cwd=self.workdir)
         self._processes[name] = process
         logger.debug("started %s (pid %d), log %s", name, process.popen.pid, log_path)
 
@@ -496,6 +483,33 @@ def _kubeconfig(server: str, ca: Path, cert: Path, key: Path) -> str:
         "current-context": "regcred-local",
     }
     return yaml.safe_dump(config, sort_keys=False)
+
+
+def spawn_logged(
+    args: Sequence[str],
+    log_path: Path,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    own_group: bool = True,
+) -> subprocess.Popen[bytes]:
+    """Start a child that appends its output to `log_path` and dies with this process.
+
+    In its own process group (`own_group`), a Ctrl-C in the terminal reaches only this
+    Python process, which then stops its children in order.
+    """
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            process_group=0 if own_group else None,
+            # The hook only calls prctl and getppid, so it takes no lock a thread of
+            # this process could hold across the fork.
+            preexec_fn=die_with_parent_hook(),  # noqa: PLW1509
+        )
 
 
 def die_with_parent_hook() -> Callable[[], None] | None:

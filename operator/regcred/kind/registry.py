@@ -40,7 +40,7 @@ from typing import Self
 import yaml
 
 from regcred.controlplane.certs import ControlPlanePki, make_pki
-from regcred.controlplane.runner import die_with_parent_hook, free_port
+from regcred.controlplane.runner import free_port, spawn_logged
 from regcred.kind.docker import DockerError, docker_client, image_exists, run_docker
 from regcred.kind.gotools import GoTool
 
@@ -386,18 +386,9 @@ class RegistryServer:
             # Its OpenTelemetry exporter would otherwise try to reach a local collector.
             "OTEL_TRACES_EXPORTER": "none",
         }
-        with (self.workdir / "registry.log").open("ab") as log:
-            self._process = subprocess.Popen(
-                [str(registry_bin), "serve", str(config)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-                env=env,
-                process_group=0,
-                # Do not outlive a run that is killed before its cleanup.
-                preexec_fn=die_with_parent_hook(),  # noqa: PLW1509
-            )
+        self._process = spawn_logged(
+            [str(registry_bin), "serve", str(config)], self.workdir / "registry.log", self.workdir, env
+        )
 
     def _wait_until_serving(self) -> bool:
         """True once GET /v2/ answers 401 (auth is on); False if the process exited first."""
