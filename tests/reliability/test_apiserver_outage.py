@@ -6,6 +6,7 @@ where it left off, and converge.
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 import uuid
@@ -44,8 +45,15 @@ def outage_during(cluster, operator_process, credential: str, progress: Callable
     """
     control_plane = cluster.require_local_control_plane()
     log_offset = len(operator_process.log_text().encode())
-    poll(lambda: progress() >= total // 5, timeout=CONVERGE_TIMEOUT, interval=0.02, what="the fan-out to start")
-    at_stop = progress()
+    seen: list[int] = []
+    poll(
+        lambda: seen.append(progress()) or seen[-1] >= total // 5,
+        timeout=CONVERGE_TIMEOUT, interval=0.02, what="the fan-out to start",
+    )  # fmt: skip
+    # Frozen at once: a graceful stop lets kube-apiserver serve open connections for a
+    # while, long enough for a fast rotation to finish before the outage.
+    os.kill(control_plane.pids()["kube-apiserver"], signal.SIGSTOP)
+    at_stop = seen[-1]
     control_plane.stop_apiserver()
     time.sleep(2)  # a real outage, not just a reconnect
     control_plane.start_apiserver()
