@@ -24,34 +24,13 @@ SEED ?=
 
 .PHONY: test demo demo-kind bench soak release
 
-# Every pinned build the tests use runs before pytest, so a cold build (a new machine, a
-# new pin) is not counted against a test's timeout. They run side by side: on a cold
-# machine they are most of `make test`, and one build's downloads, links and debootstrap
-# leave the cores to another. Each is cached after its first run. The kind tier's builds
-# need a container engine; without one they are left to the tests, which skip that tier.
-PREBUILDS := build-controlplane build-release-tools build-argocd build-go-floor build-kind
-.PHONY: $(PREBUILDS)
-
+# The Go tools are built before pytest, so a cold build (a new machine, a new pin) is
+# not counted against a test's timeout.
 test: $(INSTALLED)
-	$(MAKE) --no-print-directory -j $(PREBUILDS)
+	$(BIN)/regcred cluster build
+	$(BIN)/regcred release tools
 	$(BIN)/lint-imports
 	$(BIN)/pytest
-
-build-controlplane: $(INSTALLED)
-	$(BIN)/regcred cluster build
-
-build-release-tools: $(INSTALLED)
-	$(BIN)/regcred release tools
-
-build-argocd: $(INSTALLED)
-	$(BIN)/python tests/argocd/argocd_build.py
-
-build-go-floor: $(INSTALLED)
-	$(BIN)/python -c "from bench import go_floor; print(go_floor.ensure_binary().binary)"
-
-build-kind: $(INSTALLED)
-	if docker info >/dev/null 2>&1; then \
-		$(BIN)/regcred kind python-base && $(BIN)/regcred kind build; fi
 
 soak: $(INSTALLED)
 	$(BIN)/regcred cluster build

@@ -249,8 +249,3 @@ def _go_directive(go_mod: str) -> list[str]:
 
 def _progress(message: str) -> None:
     print(f"regcred: {message}", file=sys.stderr, flush=True)
-
-
-if __name__ == "__main__":
-    # `make test` builds this before pytest, side by side with the other pinned builds.
-    print(f"Argo CD {ARGOCD_VERSION}, kustomize {KUSTOMIZE_VERSION}: {ensure_argocd().folder}")
