@@ -133,22 +133,16 @@ def _sweep_row(scenario: str, namespaces: int, results: list[GoFloorResult]) -> 
 
 def _round_writes_row(size: SizeResult) -> Row:
     """The operator's writes in a round against the floor's: a create, a patch and an update per namespace."""
-    floor = 3 * size.namespaces
     counts = [requests.writes for requests in size.operator_requests if requests is not None]
+    return _most_writes_row("writes per round", size.namespaces, counts, 3 * size.namespaces)
+
+
+def _most_writes_row(label: str, namespaces: int, counts: list[int], floor: int) -> Row:
+    """The most writes of any round against the floor's; n/a without an audit log."""
     if not counts:
-        return Row(
-            "writes per round", size.namespaces, "n/a (no audit log)", str(floor), "", "", None
-        )
+        return Row(label, namespaces, "n/a (no audit log)", str(floor), "", "", None)
     most = max(counts)
-    return Row(
-        "writes per round (most)",
-        size.namespaces,
-        str(most),
-        str(floor),
-        f"{most - floor:+d}",
-        "",
-        None,
-    )
+    return Row(f"{label} (most)", namespaces, str(most), str(floor), f"{most - floor:+d}", "", None)
 
 
 def _writes_row(scenario: str, namespaces: int, writes: int | None) -> Row:
@@ -219,22 +213,8 @@ def _size_rows(size: SizeResult) -> list[Row]:
 
 def _cold_writes_row(size: SizeResult) -> Row:
     """The cold fan-out's writes against the floor's: a create and a patch per namespace."""
-    floor = 2 * size.namespaces
     counts = [start.requests.writes for start in size.cold if start.requests is not None]
-    if not counts:
-        return Row(
-            "writes in cold fan-out", size.namespaces, "n/a (no audit log)", "", "", "", None
-        )
-    most = max(counts)
-    return Row(
-        "writes in cold fan-out (most)",
-        size.namespaces,
-        str(most),
-        str(floor),
-        f"{most - floor:+d}",
-        "",
-        None,
-    )
+    return _most_writes_row("writes in cold fan-out", size.namespaces, counts, 2 * size.namespaces)
 
 
 def _new_namespace_writes_row(steady: SteadyResult) -> Row:
