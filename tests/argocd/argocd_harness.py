@@ -48,6 +48,8 @@ APP_RESYNC_SECONDS = 5
 # How long to wait for what takes seconds on an idle machine: the bound of a wait, never
 # a timed assertion. Test machines may be shared, and then everything is slower.
 PATIENCE_SECONDS = 300.0
+# Phases of an Application's operation that has not ended.
+IN_PROGRESS = ("Running", "Terminating")
 GROUP, VERSION = "argoproj.io", "v1alpha1"
 STOP_GRACE_SECONDS = 10.0
 
@@ -297,19 +299,39 @@ class Applications:
         self.patch(name, {"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}})
 
     def sync(self, name: str, marker: str) -> None:
-        """Start a sync operation, as ``argocd app sync`` does through the API server.
+        """Start a sync operation once none is in progress, as ``argocd app sync`` does.
 
         `marker` names the initiator; `synced(marker)` then tells when this very sync is
         done, even if a later operation has replaced it in ``status.operationState``.
         """
+        wait_for(
+            lambda: self._start_sync(name, marker), PATIENCE_SECONDS, f"Application {name} idle", interval=0.2
+        )
+
+    def _start_sync(self, name: str, marker: str) -> bool:
+        """Set the sync operation if none is in progress; False to try again later.
+
+        Like Argo CD's API server: the controller clears ``operation`` when the operation
+        it runs ends, so one set meanwhile (say during a self-heal) would be lost.
+        Conditioned on the resourceVersion read, so neither side overwrites the other.
+        """
         app = self.get(name)
         assert app is not None, f"no Application {name}"
+        if "operation" in app or operation_phase(app) in IN_PROGRESS:
+            return False
         options = app["spec"].get("syncPolicy", {}).get("syncOptions", [])
         operation = {
             "initiatedBy": {"username": marker},
             "sync": {"syncOptions": options, "syncStrategy": {"hook": {}}},
         }
-        self.patch(name, {"operation": operation})
+        precondition = {"resourceVersion": app["metadata"]["resourceVersion"]}
+        try:
+            self.patch(name, {"metadata": precondition, "operation": operation})
+        except client.ApiException as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
 
     def wait(
         self,
@@ -340,7 +362,7 @@ def synced(marker: str) -> Callable[[dict[str, Any]], bool]:
     def check(app: dict[str, Any]) -> bool:
         status = app.get("status", {})
         state = status.get("operationState", {})
-        if state.get("phase") in ("Running", "Terminating"):
+        if state.get("phase") in IN_PROGRESS:
             return False
         initiators = [entry.get("initiatedBy", {}) for entry in status.get("history", [])]
         return {"username": marker} in initiators

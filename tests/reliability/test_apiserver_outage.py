@@ -22,6 +22,8 @@ OUTAGE_NAMESPACES = 120
 # Fewer workers stretch the fan-out to seconds, so the outage lands inside it.
 SLOW_FAN_OUT = ("--concurrency", "2")
 CONVERGE_TIMEOUT = 120.0
+# How long the operator runs between two looks at its progress.
+OPERATOR_STEP_SECONDS = 0.02
 PROMPT_STOP_SECONDS = 10.0
 # What the operator logs when a watch expired.
 EXPIRED_WATCH_LOG = "resourceVersion expired, listing again"
@@ -45,16 +47,12 @@ def outage_during(cluster, operator_process, credential: str, progress: Callable
     """
     control_plane = cluster.require_local_control_plane()
     log_offset = len(operator_process.log_text().encode())
-    seen: list[int] = []
-    poll(
-        lambda: seen.append(progress()) or seen[-1] >= total // 5,
-        timeout=CONVERGE_TIMEOUT, interval=0.02, what="the fan-out to start",
-    )  # fmt: skip
+    at_stop = frozen_at(operator_process, progress, total // 5)
     # Frozen at once: a graceful stop lets kube-apiserver serve open connections for a
-    # while, long enough for a fast rotation to finish before the outage.
+    # while, long enough for the operator to finish its work before the outage.
     os.kill(control_plane.pids()["kube-apiserver"], signal.SIGSTOP)
-    at_stop = seen[-1]
     control_plane.stop_apiserver()
+    operator_process.signal(signal.SIGCONT)
     time.sleep(2)  # a real outage, not just a reconnect
     control_plane.start_apiserver()
     # Any failed step of this credential's work (a namespace, its status) retried later.
@@ -64,6 +62,23 @@ def outage_during(cluster, operator_process, credential: str, progress: Callable
     ]  # fmt: skip
     assert retried, "the outage hit none of the credential's work"
     return at_stop
+
+
+def frozen_at(operator_process, progress: Callable[[], int], goal: int) -> int:
+    """Let the operator run in short steps until `progress()` reaches `goal`; leave it stopped.
+
+    Progress is counted while the operator is stopped, so however fast its work, it is
+    caught a step past `goal` at most, never finished between two looks.
+    """
+    deadline = time.monotonic() + CONVERGE_TIMEOUT
+    while True:
+        operator_process.signal(signal.SIGSTOP)
+        done = progress()
+        if done >= goal:
+            return done
+        operator_process.signal(signal.SIGCONT)
+        assert time.monotonic() < deadline, f"the work stayed at {done}, short of {goal}"
+        time.sleep(OPERATOR_STEP_SECONDS)
 
 
 def test_operator_rides_out_an_apiserver_outage_in_fan_out_and_rotation(
