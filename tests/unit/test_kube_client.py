@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 import urllib3
 from kubernetes import client as k8s_client
-from kubernetes.client.rest import RESTResponse
 
 from regcred.errors import NotLeaderError
 from regcred.kube.client import ClientPolicy, KubeClient
@@ -16,34 +15,46 @@ from regcred.kube.client import ClientPolicy, KubeClient
 PATH = "/api/v1/namespaces/team-a/secrets/pull"
 
 
-class RecordingTransport:
-    """Stands in for the library's REST transport: records what would have been sent."""
+class RecordingPool:
+    """Stands in for the API server's connection pool: records what would have been sent."""
 
     def __init__(self, statuses: list[int] | None = None) -> None:
-        self.sent: list[tuple[str, Any]] = []
+        self.sent: list[tuple[str, urllib3.Timeout]] = []
+        self.urls: list[str] = []
         self.headers: list[dict[str, str]] = []
         self._statuses = statuses or []
 
-    def request(self, method: str, url: str, headers: dict[str, str], body: Any, _request_timeout: Any) -> Any:
-        self.sent.append((method, _request_timeout))
+    def urlopen(self, method: str, url: str, *, headers: dict[str, str], timeout: urllib3.Timeout, **_: Any) -> Any:
+        self.sent.append((method, timeout))
+        self.urls.append(url)
         self.headers.append(headers)
         status = self._statuses.pop(0) if self._statuses else 200
-        return RESTResponse(urllib3.HTTPResponse(body=io.BytesIO(b"{}"), status=status, preload_content=False))
+        return urllib3.HTTPResponse(body=io.BytesIO(b"{}"), status=status, preload_content=False)
+
+
+class RecordingPoolManager(urllib3.PoolManager):
+    def __init__(self, pool: RecordingPool) -> None:
+        super().__init__()
+        self.pool = pool
+
+    def connection_from_url(self, url: str, pool_kwargs: Any = None) -> Any:
+        return self.pool
 
 
 class RecordingApiClient(k8s_client.ApiClient):
-    """A real ApiClient, with a bearer token, whose transport only records."""
+    """A real ApiClient, with a bearer token, whose connection pool only records."""
 
-    def __init__(self, statuses: list[int] | None = None) -> None:
-        configuration = k8s_client.Configuration(host="https://127.0.0.1:6443")
+    def __init__(self, statuses: list[int] | None = None, host: str = "https://127.0.0.1:6443") -> None:
+        configuration = k8s_client.Configuration(host=host)
         configuration.api_key = {"authorization": "token-1"}
         configuration.api_key_prefix = {"authorization": "Bearer"}
         super().__init__(configuration)
-        self.rest_client = RecordingTransport(statuses)  # type: ignore[assignment]
+        self.recorder = RecordingPool(statuses)
+        self.rest_client.pool_manager = RecordingPoolManager(self.recorder)
 
     @property
-    def sent(self) -> list[tuple[str, Any]]:
-        return self.rest_client.sent  # type: ignore[attr-defined]
+    def sent(self) -> list[tuple[str, urllib3.Timeout]]:
+        return self.recorder.sent
 
 
 class Gate:
@@ -87,8 +98,8 @@ def test_the_policy_sets_the_request_timeout_and_the_user_agent():
     client = KubeClient(api_client, policy=ClientPolicy(request_timeout=1.5, user_agent="regcred-operator/test (a)"))
     client.request("POST", PATH, body={})
     client.request("GET", PATH, timeout=4.0)
-    assert [timeout for _, timeout in api_client.sent] == [1.5, 4.0]
-    assert {headers["User-Agent"] for headers in api_client.rest_client.headers} == {"regcred-operator/test (a)"}
+    assert [timeout.total for _, timeout in api_client.sent] == [1.5, 4.0]
+    assert {headers["User-Agent"] for headers in api_client.recorder.headers} == {"regcred-operator/test (a)"}
 
 
 def test_the_token_is_read_once_a_minute_and_again_after_a_401():
@@ -98,5 +109,29 @@ def test_the_token_is_read_once_a_minute_and_again_after_a_401():
     api_client.configuration.api_key = {"authorization": "token-2"}  # rotated on disk, say
     client.request("GET", PATH)  # within the minute: the token read before
     client.request("GET", PATH)  # refused with 401: read afresh and sent again
-    tokens = [headers["Authorization"] for headers in api_client.rest_client.headers]
+    tokens = [headers["Authorization"] for headers in api_client.recorder.headers]
     assert tokens == ["Bearer token-1", "Bearer token-1", "Bearer token-1", "Bearer token-2"]
+
+
+class RecordingProxyManager(urllib3.ProxyManager):
+    def __init__(self, pool: RecordingPool) -> None:
+        super().__init__("http://proxy.example:3128")
+        self.urlopen = pool.urlopen  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize(
+    ("host", "through_proxy", "sent_to"),
+    [
+        ("https://127.0.0.1:6443", False, PATH + "?limit=1"),
+        # A server behind a path (a cluster reached through a management proxy, say).
+        ("https://rancher.example/k8s/clusters/c-1/", False, "/k8s/clusters/c-1" + PATH + "?limit=1"),
+        # Through an HTTP proxy the pool manager needs the whole URL.
+        ("https://10.0.0.1:6443", True, "https://10.0.0.1:6443" + PATH + "?limit=1"),
+    ],
+)
+def test_requests_go_to_the_servers_pool_or_through_the_proxy(host, through_proxy, sent_to):
+    api_client = RecordingApiClient(host=host)
+    if through_proxy:
+        api_client.rest_client.pool_manager = RecordingProxyManager(api_client.recorder)
+    KubeClient(api_client).request("GET", PATH, query={"limit": 1, "continue": None})
+    assert api_client.recorder.urls == [sent_to]

@@ -280,6 +280,7 @@ class Controller:
         if (delay := self.status.write_delay(record.key)) > 0:
             self.queue.add(WriteStatus(record.key), delay=delay)
             return
+        self.applier.tally.report(record.key)
         if record.deleting:
             return
         content = self._content(record) if record.spec is not None else None
@@ -305,6 +306,7 @@ class Controller:
                 self.applier.converge(gather(), cleanup_intent(record), gather)
             except KubeError as error:
                 failures.append(f"{namespace}: {error}")
+        self.applier.tally.report(name)
         if not failures:
             self.status.forget(name)
             self.verifier.forget(name)
