@@ -102,19 +102,26 @@ def _per_thousand(cpu_seconds: list[float], namespaces: int) -> float:
 
 
 def _cpu_row(
-    scenario: str, namespaces: int, operator: list[float], go: Best | None, has_target: bool = True
+    scenario: str,
+    namespaces: int,
+    operator: list[float],
+    go: Best | None,
+    has_target: bool = True,
+    python_floor: list[float] | None = None,
 ) -> Row:
-    """CPU seconds per 1,000 namespaces, the operator process's against the Go floor's."""
+    """CPU seconds per 1,000 namespaces: the operator process's against the Go floor's and,
+    where measured, the Python floor's writer threads'."""
     mine = _per_thousand(operator, namespaces)
     targeted = has_target and go is not None and namespaces >= RATIO_TARGET_MIN_NAMESPACES
     theirs = _per_thousand(go.cpu_seconds, namespaces) if go is not None else None
     ratio = mine / theirs if theirs else None
+    python = _per_thousand(python_floor, namespaces) if python_floor else None
     return Row(
         f"CPU-s per 1000 namespaces: {scenario}",
         namespaces,
         f"{mine:.2f}",
-        "",
-        "",
+        f"{python:.2f}" if python is not None else "",
+        f"{mine / python:.2f}x" if python else "",
         f"<= {MAX_CPU_RATIO_TO_GO_FLOOR}x Go floor" if targeted else "",
         ratio <= MAX_CPU_RATIO_TO_GO_FLOOR if targeted and ratio is not None else None,
         f"{theirs:.2f} at {go.concurrency}" if go is not None and theirs is not None else "",
@@ -188,10 +195,16 @@ def _size_rows(size: SizeResult) -> list[Row]:
             "",
             None,
         ),
-        _cpu_row("fan-out, warm", n, size.fan_out_cpu, go_fan_out),
+        _cpu_row("fan-out, warm", n, size.fan_out_cpu, go_fan_out, python_floor=size.floor_fan_out_cpu),
         # From process start: imports and the first lists are part of a cold start.
-        _cpu_row("fan-out, cold", n, [start.cpu_seconds for start in size.cold], go_fan_out),
-        _cpu_row("rotation", n, size.rotation_cpu, go_rotation),
+        _cpu_row(
+            "fan-out, cold",
+            n,
+            [start.cpu_seconds for start in size.cold],
+            go_fan_out,
+            python_floor=size.floor_fan_out_cpu,
+        ),
+        _cpu_row("rotation", n, size.rotation_cpu, go_rotation, python_floor=size.floor_rotation_cpu),
         _round_writes_row(size),
         _cold_writes_row(size),
     ]

@@ -113,6 +113,9 @@ class SizeResult:
     fan_out: list[float] = field(default_factory=list)
     floor_rotation: list[float] = field(default_factory=list)
     rotation: list[float] = field(default_factory=list)
+    # The Python floor's writer threads' CPU seconds.
+    floor_fan_out_cpu: list[float] = field(default_factory=list)
+    floor_rotation_cpu: list[float] = field(default_factory=list)
     # What each round's operator asked of the API server (None without an audit log).
     operator_requests: list[RequestCount | None] = field(default_factory=list)
     # The round operator's CPU seconds from each action until it had settled.
@@ -400,16 +403,16 @@ class SizeRun:
         """The floors alone, then a new operator process: fan-out and rotation of each; then
         a cold fan-out. Returns the cold start's operator, still running."""
         kube, concurrency = self.kube, self.settings.concurrency
-        result.floor_fan_out.append(
-            scenarios.measure_floor(
-                kube, lambda: workload.floor_fan_out(kube, self.names, concurrency)
-            )
+        fan_out = scenarios.measure_floor(
+            kube, lambda: workload.floor_fan_out(kube, self.names, concurrency)
         )
-        result.floor_rotation.append(
-            scenarios.measure_floor(
-                kube, lambda: workload.floor_rotation(kube, self.names, concurrency)
-            )
+        rotation = scenarios.measure_floor(
+            kube, lambda: workload.floor_rotation(kube, self.names, concurrency)
         )
+        result.floor_fan_out.append(fan_out.seconds)
+        result.floor_fan_out_cpu.append(fan_out.cpu_seconds)
+        result.floor_rotation.append(rotation.seconds)
+        result.floor_rotation_cpu.append(rotation.cpu_seconds)
         self.measure_go_floor(result, round_number)
         round_start = now()
         operator = self.operator(f"round {round_number}").start()

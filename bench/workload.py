@@ -13,7 +13,15 @@ from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from bench import go_floor
-from bench.cluster import OPERATOR_NAMESPACE, list_all, merge_patch, run_concurrently, secret_body
+from bench.cluster import (
+    OPERATOR_NAMESPACE,
+    Timing,
+    list_all,
+    merge_patch,
+    run_concurrently,
+    run_timed,
+    secret_body,
+)
 from regcred.kube.client import JsonObject, KubeClient
 from regcred.models import API_GROUP, API_VERSION, KIND, PLURAL, RegistryCredentialSpec
 from regcred.planning.plan import CONTENT_HASH_ANNOTATION, CREDENTIAL_LABEL
@@ -247,8 +255,8 @@ def _floor_secret(generation: int) -> JsonObject:
     return floor_secret(FLOOR_SECRET_NAME, CREDENTIAL, expected_content(generation))
 
 
-def floor_fan_out(kube: KubeClient, namespaces: Iterable[str], concurrency: int) -> float:
-    """One Secret create and one ServiceAccount patch per namespace; returns the seconds taken."""
+def floor_fan_out(kube: KubeClient, namespaces: Iterable[str], concurrency: int) -> Timing:
+    """One Secret create and one ServiceAccount patch per namespace, timed."""
     body = _floor_secret(0)
     account_patch = {"imagePullSecrets": [{"name": FLOOR_SECRET_NAME}]}
 
@@ -256,7 +264,7 @@ def floor_fan_out(kube: KubeClient, namespaces: Iterable[str], concurrency: int)
         kube.request("POST", f"/api/v1/namespaces/{namespace}/secrets", body=body)
         merge_patch(kube, f"/api/v1/namespaces/{namespace}/serviceaccounts/default", account_patch)
 
-    return run_concurrently(write, namespaces, concurrency)
+    return run_timed(write, namespaces, concurrency)
 
 
 def reset_floor(kube: KubeClient, namespaces: Iterable[str], concurrency: int) -> None:
@@ -274,8 +282,8 @@ def reset_floor(kube: KubeClient, namespaces: Iterable[str], concurrency: int) -
     run_concurrently(undo, namespaces, concurrency)
 
 
-def floor_rotation(kube: KubeClient, namespaces: Iterable[str], concurrency: int) -> float:
-    """One Secret update per namespace; returns the seconds taken."""
+def floor_rotation(kube: KubeClient, namespaces: Iterable[str], concurrency: int) -> Timing:
+    """One Secret update per namespace, timed."""
     body = _floor_secret(1)
 
     def write(namespace: str) -> None:
@@ -283,7 +291,7 @@ def floor_rotation(kube: KubeClient, namespaces: Iterable[str], concurrency: int
             "PUT", f"/api/v1/namespaces/{namespace}/secrets/{FLOOR_SECRET_NAME}", body=body
         )
 
-    return run_concurrently(write, namespaces, concurrency)
+    return run_timed(write, namespaces, concurrency)
 
 
 def go_floor_plan(namespaces: Iterable[str]) -> go_floor.Plan:
