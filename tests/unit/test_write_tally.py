@@ -30,6 +30,6 @@ def test_one_line_per_credential_with_its_counts(caplog: pytest.LogCaptureFixtur
         tally.report("other")
         tally.report("never-wrote")
     assert summaries(caplog) == [
-        ("acme", "wrote: create 2 secrets, patch 1 serviceaccounts", logging.INFO),
-        ("other", "wrote: delete 1 secrets", logging.INFO),
+        ("acme", "acme wrote: create 2 secrets, patch 1 serviceaccounts", logging.INFO),
+        ("other", "other wrote: delete 1 secrets", logging.INFO),
     ]

@@ -87,7 +87,7 @@ class WriteTally:
             counts = self._counts.pop(credential, None)
         if counts:
             summary = ", ".join(f"{verb} {count} {resource}" for (verb, resource), count in sorted(counts.items()))
-            log.info("wrote: %s", summary, extra={"credential": credential})
+            log.info("%s wrote: %s", credential, summary, extra={"credential": credential})
 
 
 class Applier:
