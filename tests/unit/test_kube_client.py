@@ -21,11 +21,15 @@ class RecordingPool:
     def __init__(self, statuses: list[int] | None = None) -> None:
         self.sent: list[tuple[str, urllib3.Timeout]] = []
         self.urls: list[str] = []
+        self.bodies: list[bytes | None] = []
         self.headers: list[dict[str, str]] = []
         self._statuses = statuses or []
 
-    def urlopen(self, method: str, url: str, *, headers: dict[str, str], timeout: urllib3.Timeout, **_: Any) -> Any:
+    def urlopen(
+        self, method: str, url: str, *, body: bytes | None, headers: dict[str, str], timeout: urllib3.Timeout, **_: Any
+    ) -> Any:
         self.sent.append((method, timeout))
+        self.bodies.append(body)
         self.urls.append(url)
         self.headers.append(headers)
         status = self._statuses.pop(0) if self._statuses else 200
@@ -135,3 +139,19 @@ def test_requests_go_to_the_servers_pool_or_through_the_proxy(host, through_prox
         api_client.rest_client.pool_manager = RecordingProxyManager(api_client.recorder)
     KubeClient(api_client).request("GET", PATH, query={"limit": 1, "continue": None})
     assert api_client.recorder.urls == [sent_to]
+
+
+@pytest.mark.parametrize(
+    ("body", "sent"),
+    [
+        (None, None),
+        ({"data": {"a": "b"}}, b'{"data": {"a": "b"}}'),
+        # Already serialised, e.g. a server-side apply patch: sent as it is, not quoted again.
+        ('{"kind": "Secret"}', b'{"kind": "Secret"}'),
+        (b"raw", b"raw"),
+    ],
+)
+def test_bodies_are_sent_as_json_unless_already_serialised(body, sent):
+    api_client = RecordingApiClient()
+    KubeClient(api_client).request("PATCH", PATH, body=body, content_type="application/apply-patch+yaml")
+    assert api_client.recorder.bodies == [sent]

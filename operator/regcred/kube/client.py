@@ -170,7 +170,7 @@ class KubeClient:
                 f"{method} {path}: not sent, the leader Lease is not confirmed within the renew deadline"
             )
         url = self._url_prefix + path + (f"?{urlencode(params)}" if params else "")
-        payload = None if body is None else json.dumps(body).encode()
+        payload = _encoded(body)
         if isinstance(timeout, tuple):
             urllib3_timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
         else:
@@ -270,6 +270,15 @@ class KubeClient:
             raise UnavailableError(f"WATCH {path}: {type(error).__name__}") from None
         finally:
             response.release_conn()
+
+
+def _encoded(body: Any) -> bytes | None:
+    """A request body: text already serialised (a YAML apply patch, say) as it is; objects as JSON."""
+    if body is None or isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    return json.dumps(body).encode()
 
 
 def _opener(api_client: k8s_client.ApiClient) -> tuple[Callable[..., urllib3.BaseHTTPResponse], str]:
