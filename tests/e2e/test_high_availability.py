@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
+from httpproxy import HttpProxy
 from objects import pull_secret_names, replica, tenant_spec
 from tcpproxy import TcpProxy
 
@@ -249,3 +250,32 @@ def test_a_leader_cut_off_from_the_api_server_writes_nothing_after_the_standby_t
         for event in old_writes if audit_time(event) >= takeover
     ]
     assert late_writes == [], f"the old leader wrote after the takeover at {takeover}"
+
+
+@pytest.mark.parametrize(
+    ("role", "answer"),
+    [
+        pytest.param("leader", b"<html>502 Bad Gateway</html>", id="leader, not JSON"),
+        pytest.param("leader", b"[]", id="leader, JSON that is not a Lease"),
+        pytest.param("standby", b"[]", id="standby, JSON that is not a Lease"),
+    ],
+)
+def test_a_replica_whose_lease_answers_are_garbage_ends_its_campaign_and_exits(
+    cluster, launch_operator, wait_for, tmp_path, role, answer
+):
+    with HttpProxy(cluster.kubeconfig) as proxy:
+        if role == "standby":
+            leader = launch_operator()
+            wait_for(leader.leading, timeout=30, what="the direct operator to lead")
+        proxied = launch_operator(proxy.kubeconfig(cluster.kubeconfig, tmp_path / "proxied.kubeconfig"))
+        if role == "leader":
+            wait_for(proxied.leading, timeout=30, what="the proxied operator to lead")
+        else:
+            wait_for(lambda: http_get(f"http://127.0.0.1:{proxied.health}/readyz")[0] == 200, what="standby ready")
+        assert http_get(f"http://127.0.0.1:{proxied.health}/healthz")[0] == 200
+        lease_path = f"/leases/{launch_operator.lease}"
+        # Every other request (the controller's, kopf's) still reaches the API server.
+        proxy.answer_for(lambda _method, path: path.split("?", 1)[0].endswith(lease_path), answer)
+        # Not left with a dead campaign (a leader: its gate shut, its probes green): it exits.
+        wait_for(lambda: proxied.popen.poll() is not None, timeout=LEASE_SECONDS * 10, what="the replica to exit")
+    assert proxied.popen.returncode == 1, "exit status of a campaign that ended by itself"

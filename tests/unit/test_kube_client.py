@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import urllib3
 from kubernetes import client as k8s_client
 
-from regcred.errors import NotLeaderError
+from regcred.errors import NotLeaderError, UnavailableError
 from regcred.kube.client import ClientPolicy, KubeClient
 
 PATH = "/api/v1/namespaces/team-a/secrets/pull"
@@ -18,8 +19,11 @@ PATH = "/api/v1/namespaces/team-a/secrets/pull"
 class RecordingPool:
     """Stands in for the API server's connection pool: records what would have been sent."""
 
-    def __init__(self, statuses: list[int] | None = None) -> None:
+    def __init__(self, statuses: list[int] | None = None, body: bytes = b"{}") -> None:
         self.sent: list[tuple[str, urllib3.Timeout]] = []
+        self.body = body
+        # Run as each request is sent (e.g. to let the write gate close meanwhile).
+        self.on_send: Callable[[], None] = lambda: None
         self.urls: list[str] = []
         self.bodies: list[bytes | None] = []
         self.headers: list[dict[str, str]] = []
@@ -32,8 +36,9 @@ class RecordingPool:
         self.bodies.append(body)
         self.urls.append(url)
         self.headers.append(headers)
+        self.on_send()
         status = self._statuses.pop(0) if self._statuses else 200
-        return urllib3.HTTPResponse(body=io.BytesIO(b"{}"), status=status, preload_content=False)
+        return urllib3.HTTPResponse(body=io.BytesIO(self.body), status=status, preload_content=False)
 
 
 class RecordingPoolManager(urllib3.PoolManager):
@@ -115,6 +120,28 @@ def test_the_token_is_read_once_a_minute_and_again_after_a_401():
     client.request("GET", PATH)  # refused with 401: read afresh and sent again
     tokens = [headers["Authorization"] for headers in api_client.recorder.headers]
     assert tokens == ["Bearer token-1", "Bearer token-1", "Bearer token-1", "Bearer token-2"]
+
+
+def test_a_write_sent_again_after_a_401_asks_the_gate_again():
+    api_client, gate = RecordingApiClient(statuses=[401, 200]), Gate(True)
+    client = KubeClient(api_client, policy=ClientPolicy(write_gate=gate))
+
+    def lose_the_lease() -> None:
+        gate.open = False  # the renew deadline passes while the first attempt is under way
+
+    api_client.recorder.on_send = lose_the_lease
+    with pytest.raises(NotLeaderError):
+        client.request("PUT", PATH, body={})
+    assert [method for method, _ in api_client.sent] == ["PUT"], "refused before the second send"
+    assert gate.asked == 2
+
+
+@pytest.mark.parametrize("body", [b"<html>a proxy's error page</html>", b'{"kind": "Secret", "da'])
+def test_a_success_whose_body_is_not_json_is_an_unavailable_server(body):
+    api_client = RecordingApiClient()
+    api_client.recorder.body = body
+    with pytest.raises(UnavailableError, match="not JSON"):
+        KubeClient(api_client).request("GET", PATH)
 
 
 class RecordingProxyManager(urllib3.ProxyManager):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -227,3 +228,57 @@ def test_request_timeouts_end_a_gated_write_before_the_lease_can_expire():
     for timing in (LeaseTiming(), TIMING, LeaseTiming(3.0, 2.0, 0.4)):
         assert 0 < timing.request_timeout < timing.lease_duration - timing.renew_deadline
         assert timing.request_timeout < timing.renew_deadline
+
+
+def campaign_ends(elector: LeaderElector) -> bool:
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while elector.alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return not elector.alive()
+
+
+class Unexpected(Exception):
+    """Anything but a KubeError: a bug, or an answer the elector cannot read."""
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(Unexpected("boom"), id="an unexpected exception"),
+        pytest.param(ValueError("Expecting value: line 1 column 1 (char 0)"), id="a body that is not JSON"),
+        pytest.param([], id="JSON that is not an object"),
+    ],
+)
+def test_a_leader_whose_campaign_fails_unexpectedly_stops_leading_at_once(api, clock, make_elector, answer):
+    started, stopped = threading.Event(), threading.Event()
+    leader = make_elector("a", on_started_leading=started.set, on_stopped_leading=stopped.set)
+    leader.start()
+    assert started.wait(SETTLE_SECONDS)
+
+    def failing(method: str, path: str, **kwargs: Any) -> Any:
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    api.request = failing  # type: ignore[method-assign]
+    # No time passes: leadership ends with the failure, not a renew deadline later.
+    assert stopped.wait(SETTLE_SECONDS), "the failure must end leadership"
+    assert not leader.leading.is_set()
+    assert not leader.confirmed(), "the write gate closes with the failure"
+    assert campaign_ends(leader), "the campaign ends by itself, for the runner to exit on"
+
+
+def test_a_failing_stop_callback_still_leaves_leadership_ended(api, make_elector):
+    def broken_callback() -> None:
+        raise Unexpected("the callback failed")
+
+    leader = make_elector("a", on_stopped_leading=broken_callback)
+    leader.start()
+    assert leader.leading.wait(SETTLE_SECONDS)
+
+    def failing(method: str, path: str, **kwargs: Any) -> Any:
+        raise Unexpected("boom")
+
+    api.request = failing  # type: ignore[method-assign]
+    assert campaign_ends(leader)
+    assert not leader.leading.is_set() and not leader.confirmed()

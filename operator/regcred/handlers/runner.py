@@ -83,7 +83,8 @@ def run_operator(
     metrics_address: str | None = None,
     leader_election: LeaderElection | None = None,
 ) -> int:
-    """Run until SIGINT/SIGTERM (exit 0) or until the leader Lease is lost (exit 1).
+    """Run until SIGINT/SIGTERM (exit 0), or until leader election ends by itself (exit 1):
+    the Lease was lost, or the campaign failed.
 
     kopf runs standalone: kopf's peering pauses operators but is no leader
     election, so with `leader_election` kopf starts only once the Lease is ours.
@@ -94,10 +95,14 @@ def run_operator(
     elector: LeaderElector | None = None
 
     def liveness() -> tuple[bool, str]:
+        # A campaign that ended (failed, or lost the Lease) makes the process exit; should
+        # the exit hang, the kubelet's liveness probe ends it.
+        if elector is not None and not elector.alive():
+            return False, "leader election has ended"
         if "controller" in memo:
             return memo["controller"].health()
         if elector is not None:
-            return elector.alive(), "standing by for the leader Lease"
+            return True, "standing by for the leader Lease"
         return True, "starting"
 
     def readiness() -> tuple[bool, str]:
@@ -125,7 +130,7 @@ def run_operator(
             timing = leader_election.timing()
             # The elector's own writes (to the Lease) are what confirm leadership: not gated.
             lease_policy = ClientPolicy(request_timeout=timing.request_timeout, user_agent=_user_agent(identity))
-            elector = LeaderElector(
+            candidate = LeaderElector(
                 KubeClient(load_api_client(kubeconfig, context), policy=lease_policy),
                 config.operator_namespace,
                 leader_election.lease_name,
@@ -133,10 +138,14 @@ def run_operator(
                 timing,
                 on_stopped_leading=lambda: _stop_on_lost_lease(lease_lost),
             )
-            memo["client_policy"] = dataclasses.replace(lease_policy, write_gate=elector.confirmed)
-            elector.start()
+            memo["client_policy"] = dataclasses.replace(lease_policy, write_gate=candidate.confirmed)
+            candidate.start()
+            elector = candidate  # seen by liveness only once its campaign runs
             log.info("waiting for the leader Lease %s/%s", config.operator_namespace, leader_election.lease_name)
             while not elector.leading.wait(1.0):
+                if not elector.alive() or lease_lost.is_set():
+                    log.error("leader election ended while standing by; exiting")
+                    return 1
                 if stop_requested.is_set():
                     return 0
         metrics.leader.set(1)

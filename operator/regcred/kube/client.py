@@ -164,11 +164,6 @@ class KubeClient:
         if content_type:
             headers["Content-Type"] = content_type
         params = [(k, v) for k, v in (query or {}).items() if v is not None]
-        gate = self.policy.write_gate
-        if method in WRITE_METHODS and gate is not None and not gate():
-            raise NotLeaderError(
-                f"{method} {path}: not sent, the leader Lease is not confirmed within the renew deadline"
-            )
         url = self._url_prefix + path + (f"?{urlencode(params)}" if params else "")
         payload = _encoded(body)
         if isinstance(timeout, tuple):
@@ -176,20 +171,29 @@ class KubeClient:
         else:
             urllib3_timeout = urllib3.Timeout(total=timeout)
         try:
-            response = self._send_once(method, url, headers, payload, urllib3_timeout, fresh_credentials=False)
+            response = self._send_once(method, path, url, headers, payload, urllib3_timeout, fresh=False)
             if response.status == 401:
                 # Not acted on: an expired or rotated token. Once more, with it read afresh.
                 response.drain_conn()
-                response = self._send_once(method, url, headers, payload, urllib3_timeout, fresh_credentials=True)
+                response = self._send_once(method, path, url, headers, payload, urllib3_timeout, fresh=True)
             return response
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise self._failed(method, UnavailableError(f"{method} {path}: {type(error).__name__}")) from None
 
     def _send_once(
-        self, method: str, url: str, headers: dict[str, str], payload: bytes | None,
-        timeout: urllib3.Timeout, fresh_credentials: bool,
+        self, method: str, path: str, url: str, headers: dict[str, str], payload: bytes | None,
+        timeout: urllib3.Timeout, fresh: bool,
     ) -> urllib3.BaseHTTPResponse:
-        authorization = self._authorization(refresh=fresh_credentials)
+        """Send once, with the credentials read afresh if `fresh`.
+
+        Every send of a write asks the gate, a re-send too: time has passed since the last.
+        """
+        gate = self.policy.write_gate
+        if method in WRITE_METHODS and gate is not None and not gate():
+            raise NotLeaderError(
+                f"{method} {path}: not sent, the leader Lease is not confirmed within the renew deadline"
+            )
+        authorization = self._authorization(refresh=fresh)
         if authorization:
             headers = {**headers, "Authorization": authorization}
         return self._urlopen(method, url, body=payload, headers=headers, timeout=timeout, preload_content=False)
@@ -234,7 +238,12 @@ class KubeClient:
             raise self._failed(method, UnavailableError(f"{method} {path}: {type(error).__name__}")) from None
         if not 200 <= response.status < 300:
             raise self._failed(method, translate(response.status, data, f"{method} {path}"))
-        return json.loads(data) if data else {}
+        try:
+            return json.loads(data) if data else {}
+        except ValueError:
+            # Not the API server's answer (a proxy's page, a body cut short): like no answer.
+            not_json = UnavailableError(f"{method} {path}: the answer is not JSON")
+            raise self._failed(method, not_json) from None
 
     def watch(
         self,

@@ -11,6 +11,10 @@ renewal *started* less than `renew_deadline` ago on this process's clock, and ev
 request is bounded by `request_timeout` (below `lease_duration - renew_deadline`). A
 write sent through the open gate is therefore done or abandoned before a standby,
 which waits a whole `lease_duration` after it saw that renewal, can take over.
+
+Failing loudly: a campaign that raises anything (not only a `KubeError`, which counts
+as a failed renewal) ends at once, and a leader stops leading with it, gate closed and
+`on_stopped_leading` called. `alive()` then says False, for the owner to exit on.
 """
 
 from __future__ import annotations
@@ -84,6 +88,7 @@ class LeaderElector:
         self._thread.start()
 
     def alive(self) -> bool:
+        """Whether the campaign still runs: False once stopped, lost or failed."""
         return self._thread.is_alive()
 
     def confirmed(self) -> bool:
@@ -162,6 +167,15 @@ class LeaderElector:
 
     # -- the loop ----------------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._campaign()
+        except BaseException:
+            # Whatever broke (a bug, an answer that is not a Lease), this process no longer
+            # knows whether it holds the Lease: it stops leading now, not a deadline later.
+            log.exception("leader election failed; leadership of the Lease %s ends", self.name)
+            self._step_down()
+
+    def _campaign(self) -> None:
         while not self._stop.is_set():
             # The Lease is confirmed as of the round's start: the write may have landed
             # (and the standby's count begun) any time after it.
@@ -180,8 +194,16 @@ class LeaderElector:
                         self._on_started()
             elif self.leading.is_set() and self._clock() - self._confirmed_at > self.timing.renew_deadline:
                 log.error("lost the leader Lease %s: could not renew for %.0fs", self.name, self.timing.renew_deadline)
-                self.leading.clear()
-                if self._on_stopped:
-                    self._on_stopped()
+                self._step_down()
                 return
             self._stop.wait(self.timing.retry_period)
+
+    def _step_down(self) -> None:
+        """Close the write gate, then tell the owner (a leader only): it must stop acting."""
+        was_leading = self.leading.is_set()
+        self.leading.clear()
+        if was_leading and self._on_stopped:
+            try:
+                self._on_stopped()
+            except Exception:
+                log.exception("the lost-leadership callback failed")

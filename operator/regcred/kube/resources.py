@@ -44,6 +44,7 @@ from regcred.planning.plan import (
     format_added_annotation,
     parse_added_annotation,
 )
+from regcred.planning.caps import MAX_EVENT_MESSAGE_CHARS, capped_text
 from regcred.planning.selection import NamespaceInfo
 from regcred.planning.sources import SourceSecret
 from regcred.planning.stuckpods import PodFacts, PodOwner
@@ -415,7 +416,7 @@ def post_event(
         "involvedObject": dict(regarding),
         "type": event_type,
         "reason": reason,
-        "message": message[:1024],
+        "message": capped_text(message, MAX_EVENT_MESSAGE_CHARS),
         "firstTimestamp": now,
         "lastTimestamp": now,
         "count": 1,

@@ -10,11 +10,21 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from regcred.errors import SourceError
 from regcred.models import Condition, NamespaceIssue, RegistryCheck, RegistryCredentialStatus, RegistryOverride
+from regcred.planning.caps import (
+    MAX_CONDITION_MESSAGE_CHARS,
+    MAX_NAME_CHARS,
+    capped_join,
+    capped_text,
+    unlisted,
+)
 from regcred.planning.plan import Outcome, OutcomeKind
 from regcred.planning.verification import CREDENTIALS_VALID, credentials_condition
 
 __all__ = [
+    "MAX_LISTED_CHECKS",
+    "MAX_LISTED_IGNORED_SOURCES",
     "MAX_LISTED_NAMESPACES",
+    "MAX_LISTED_OVERRIDES",
     "MAX_LISTED_PODS",
     "READY",
     "SOURCE_VALID",
@@ -24,8 +34,14 @@ __all__ = [
 
 READY = "Ready"
 SOURCE_VALID = "SourceValid"
-MAX_LISTED_NAMESPACES = 50
+# Every list in status is cut to these lengths (its count, where there is one, is not),
+# and the cut is told in a condition's message. With the message caps of
+# regcred.planning.caps they bound a status to a few hundred kB, whatever the input.
+MAX_LISTED_NAMESPACES = 50  # failedNamespaces, conflictedNamespaces: each
 MAX_LISTED_PODS = 50
+MAX_LISTED_CHECKS = 50
+MAX_LISTED_OVERRIDES = 20
+MAX_LISTED_IGNORED_SOURCES = 10  # in each override
 
 
 def merge_condition(previous: Iterable[Condition], new: Condition) -> Condition:
@@ -39,9 +55,47 @@ def merge_condition(previous: Iterable[Condition], new: Condition) -> Condition:
 def _issues(outcomes: Mapping[str, Outcome], kind: OutcomeKind) -> list[NamespaceIssue]:
     names = sorted(ns for ns, outcome in outcomes.items() if outcome.kind is kind)
     return [
-        NamespaceIssue(namespace=ns, reason=outcomes[ns].reason, message=outcomes[ns].message)
+        NamespaceIssue(
+            namespace=ns, reason=outcomes[ns].reason, message=capped_text(outcomes[ns].message)
+        )
         for ns in names[:MAX_LISTED_NAMESPACES]
     ]
+
+
+def _listed_checks(checks: Sequence[RegistryCheck]) -> list[RegistryCheck]:
+    return [
+        check.model_copy(
+            update={"server": capped_text(check.server, MAX_NAME_CHARS), "message": capped_text(check.message)}
+        )
+        for check in checks[:MAX_LISTED_CHECKS]
+    ]
+
+
+def _listed_overrides(overrides: Sequence[RegistryOverride]) -> tuple[list[RegistryOverride], str]:
+    """The overrides for status, and the note on what was cut from them."""
+    listed = [
+        RegistryOverride(
+            server=capped_text(override.server, MAX_NAME_CHARS),
+            used=capped_text(override.used, MAX_NAME_CHARS),
+            ignored=[
+                capped_text(source, MAX_NAME_CHARS) for source in override.ignored[:MAX_LISTED_IGNORED_SOURCES]
+            ],
+        )
+        for override in overrides[:MAX_LISTED_OVERRIDES]
+    ]
+    note = unlisted("overriddenRegistries", len(overrides), MAX_LISTED_OVERRIDES)
+    cut = sum(max(0, len(o.ignored) - MAX_LISTED_IGNORED_SOURCES) for o in overrides[:MAX_LISTED_OVERRIDES])
+    if cut:
+        note += (
+            f"; each of overriddenRegistries lists the first {MAX_LISTED_IGNORED_SOURCES} "
+            f"ignored sources, and {cut} more"
+        )
+    return listed, note
+
+
+def _message(body: str, notes: str) -> str:
+    """A condition's message: the body cut to leave room for the notes on cut lists."""
+    return capped_text(body, MAX_CONDITION_MESSAGE_CHARS - len(notes)) + notes
 
 
 def _ready_condition(
@@ -94,11 +148,21 @@ def build_status(
     if source_ok:
         source = ("True", "SourcesValid", "all source Secrets are valid")
     else:
-        source = ("False", problems[0].reason, "; ".join(str(p) for p in problems))
+        every_problem = capped_join([str(p) for p in problems], MAX_CONDITION_MESSAGE_CHARS)
+        source = ("False", problems[0].reason, every_problem)
+    stuck = sorted(stuck_pods)
+    overrides_listed, overrides_note = _listed_overrides(overrides)
+    checks = list(registry_checks or [])
     ready = _ready_condition(matched, synced, failed, conflicted, source_ok)
-    wanted = [(READY, ready), (SOURCE_VALID, source)]
+    ready_notes = (
+        unlisted("failedNamespaces", failed, MAX_LISTED_NAMESPACES)
+        + unlisted("conflictedNamespaces", conflicted, MAX_LISTED_NAMESPACES)
+        + unlisted("stuckPods", len(stuck), MAX_LISTED_PODS)
+    )
+    wanted = [(READY, ready, ready_notes), (SOURCE_VALID, source, overrides_note)]
     if registry_checks is not None:
-        wanted.append((CREDENTIALS_VALID, credentials_condition(registry_checks)))
+        checks_note = unlisted("registryChecks", len(checks), MAX_LISTED_CHECKS)
+        wanted.append((CREDENTIALS_VALID, credentials_condition(registry_checks), checks_note))
     conditions = [
         merge_condition(
             previous_conditions,
@@ -106,12 +170,12 @@ def build_status(
                 type=kind,
                 status=status,
                 reason=reason,
-                message=message,
+                message=_message(body, notes),
                 observed_generation=generation,
                 last_transition_time=now,
             ),
         )
-        for kind, (status, reason, message) in wanted
+        for kind, (status, reason, body), notes in wanted
     ]
     return RegistryCredentialStatus(
         observed_generation=generation,
@@ -123,9 +187,9 @@ def build_status(
         synced=f"{synced}/{matched}",
         failed_namespaces=_issues(outcomes, OutcomeKind.FAILED),
         conflicted_namespaces=_issues(outcomes, OutcomeKind.CONFLICT),
-        overridden_registries=list(overrides),
-        registry_checks=list(registry_checks or []),
+        overridden_registries=overrides_listed,
+        registry_checks=_listed_checks(checks),
         restarted_pods=restarted_pods,
-        stuck_pods=sorted(stuck_pods)[:MAX_LISTED_PODS],
+        stuck_pods=stuck[:MAX_LISTED_PODS],
         conditions=conditions,
     )

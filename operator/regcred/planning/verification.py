@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from regcred.models import RegistryCheck
+from regcred.planning.caps import MAX_CONDITION_MESSAGE_CHARS, capped_join
 
 __all__ = [
     "CREDENTIALS_VALID",
@@ -109,7 +110,8 @@ def credentials_condition(checks: Sequence[RegistryCheck]) -> tuple[str, str, st
     for result, status, reason in _CONDITION_FOR:
         bad = [check for check in checks if check.result == result]
         if bad:
-            return status, reason, "; ".join(f"{check.server}: {check.message}" for check in bad)
+            named = [f"{check.server}: {check.message}" for check in bad]
+            return status, reason, capped_join(named, MAX_CONDITION_MESSAGE_CHARS)
     return "True", "Verified", f"all {len(checks)} registries accepted their credentials"
 
 
