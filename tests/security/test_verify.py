@@ -11,7 +11,6 @@ credentials and no other test's operator is reconfigured.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -110,7 +109,9 @@ def credentials_valid(status: dict[str, Any]) -> dict[str, Any]:
 
 
 def assert_reveals_nothing(status: dict[str, Any]) -> None:
-    told = json.dumps({"checks": status["registryChecks"], "condition": credentials_valid(status)})
+    told = " ".join([check["message"] for check in status["registryChecks"]] + [credentials_valid(status)["message"]])
+    for check in status["registryChecks"]:
+        told = told.replace(check["server"], "<server>")  # the tenant's own words; its port may hold "401"
     for word in REVEALING:
         assert word not in told, f"status tells the tenant {word!r}: {told}"
 
