@@ -19,6 +19,7 @@ from regcred.controller.work import Verify
 from regcred.kube.resources import CredentialRecord
 from regcred.models import TenantRegistryCredentialSpec
 from regcred.planning.sources import ResolvedContent
+from regcred.planning.verification import MAX_CHECKED_LOGINS
 from regcred.workqueue import WorkQueue
 
 
@@ -133,3 +134,25 @@ def test_a_check_forgotten_while_it_runs_leaves_nothing_behind(checked, tarpits)
 
     assert not checked.wait(record.key, timeout=2)
     assert verifier.checks_for(record, content) == []
+
+
+def test_at_most_eight_logins_of_a_credential_are_checked(checked, recorder) -> None:
+    servers = [f"http://{recorder.address}/r{n}" for n in range(MAX_CHECKED_LOGINS + 2)]
+    spec = TenantRegistryCredentialSpec.model_validate({
+        "registries": [
+            {"server": server, "username": "robot", "plainHTTP": True, "passwordSecretRef": {"name": "pw"}}
+            for server in servers
+        ],
+        "verify": {"enabled": True},
+    })
+    record = CredentialRecord("many", "uid-many", 1, "t", False, spec, None, None, None)
+    config = json.dumps({"auths": {server: {"username": "robot", "password": "pw"} for server in servers}}).encode()
+    content = ResolvedContent(docker_config=config, content_hash="sha256:many")
+    verifier = scheduler(checked)
+
+    verifier.verify(record, content)
+
+    assert checked.wait(record.key)
+    results = [check.result for check in verifier.checks_for(record, content)]
+    assert results == ["Valid"] * MAX_CHECKED_LOGINS + ["Unsupported"] * 2
+    assert recorder.connections == 2 * MAX_CHECKED_LOGINS  # challenge and answer, per login checked
