@@ -143,11 +143,18 @@ class VerificationScheduler:
 
     def _check(self, run: _Run, found: list[RegistryLogin], plain_http: frozenset[str]) -> None:
         destinations = self._tenant_destinations if run.tenant else None
-        checks = tuple(
-            check_login(login, utc_now(), self._ca_file, Egress(destinations, login.server in plain_http))
-            if number < MAX_CHECKED_LOGINS else over_the_limit(login, utc_now())
-            for number, login in enumerate(found)
-        )
+        try:
+            checks = tuple(
+                check_login(login, utc_now(), self._ca_file, Egress(destinations, login.server in plain_http))
+                if number < MAX_CHECKED_LOGINS else over_the_limit(login, utc_now())
+                for number, login in enumerate(found)
+            )
+        except Exception as error:  # a bug must not keep the credential's place forever
+            log.error("registry check of %s failed in the operator: %s", run.key, type(error).__name__)
+            message = "the check failed in the operator; its log says more"
+            checks = tuple(
+                RegistryCheck(server=login.server, result="Error", message=message, checked_at=utc_now()) for login in found
+            )
         self._finish(run, checks)
 
     def _finish(self, run: _Run, checks: tuple[RegistryCheck, ...]) -> None:
