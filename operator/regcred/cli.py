@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from regcred.logs import configure_logging
-from regcred.options import add_connection_arguments, add_namespace_arguments, config_from_args
+from regcred.options import (
+    add_connection_arguments,
+    add_namespace_arguments,
+    add_tenant_verify_arguments,
+    config_from_args,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -46,6 +51,7 @@ def add_operator_commands(commands: SubParsers) -> None:
     run = commands.add_parser("run", help="run the operator against a cluster")
     add_connection_arguments(run)
     add_namespace_arguments(run)
+    add_tenant_verify_arguments(run)
     run.add_argument("--concurrency", type=int, metavar="N", help="parallel API writes (default 16)")
     run.add_argument("--resync-seconds", type=float, metavar="S", help="full resync period (default 300)")
     run.add_argument("--log-format", choices=("text", "json"), default="text")

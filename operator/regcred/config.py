@@ -6,9 +6,10 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from regcred.models import LABEL_KEY_PATTERN
+from regcred.planning.destinations import parse_allow_entry
 from regcred.planning.selection import DEFAULT_ALWAYS_EXCLUDED
 
 __all__ = ["DEFAULT_OPERATOR_NAMESPACE", "OperatorConfig", "config_from_env", "settings_from_env"]
@@ -36,6 +37,18 @@ class OperatorConfig(BaseModel):
     # The namespace label whose value names a namespace's tenant (e.g. Capsule's
     # capsule.clastix.io/tenant). Unset, a TenantRegistryCredential serves only its own namespace.
     tenant_label: str | None = Field(default=None, min_length=1, max_length=317, pattern=LABEL_KEY_PATTERN)
+    # Whether TenantRegistryCredentials' spec.verify may make the operator connect anywhere:
+    # off, a tenant's check is refused by policy without a packet sent.
+    tenant_verify: bool = False
+    # Hosts (by name) and networks (CIDR) a tenant's check may reach besides public addresses.
+    tenant_verify_allow: tuple[str, ...] = ()
+
+    @field_validator("tenant_verify_allow")
+    @classmethod
+    def _allow_entries_parse(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in entries:
+            parse_allow_entry(entry)  # its ValueError names the entry
+        return entries
 
     @model_validator(mode="after")
     def _default_sources(self) -> OperatorConfig:
@@ -69,6 +82,10 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, Any]
         settings["registry_ca_file"] = environ["REGCRED_REGISTRY_CA_FILE"]
     if environ.get("REGCRED_TENANT_LABEL"):
         settings["tenant_label"] = environ["REGCRED_TENANT_LABEL"]
+    if environ.get("REGCRED_TENANT_VERIFY"):
+        settings["tenant_verify"] = environ["REGCRED_TENANT_VERIFY"]
+    if environ.get("REGCRED_TENANT_VERIFY_ALLOW"):
+        settings["tenant_verify_allow"] = tuple(sorted(_names(environ["REGCRED_TENANT_VERIFY_ALLOW"])))
     return settings
 
 

@@ -101,7 +101,18 @@ class Registry(_ApiModel):
     server: Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=SERVER_PATTERN)]
     username: Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=USERNAME_PATTERN)] | None = None
     email: Annotated[str, StringConstraints(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    # Said explicitly, as the API server demands too: spec.verify would send the password in the clear.
+    plain_http: bool = Field(default=False, alias="plainHTTP")
     password_secret_ref: PasswordSecretRef
+
+    @model_validator(mode="after")
+    def _plain_http_is_explicit(self) -> Registry:
+        if self.server.startswith("http://") != self.plain_http:
+            raise ValueError(
+                "a server starting with http:// needs plainHTTP: true (spec.verify would send the password "
+                "in the clear), and plainHTTP: true needs a server starting with http://"
+            )
+        return self
 
 
 class DockerConfigSecretRef(_ApiModel):
@@ -209,7 +220,9 @@ class RegistryCheck(_ApiModel):
     """The last check of one registry entry against its registry (spec.verify)."""
 
     server: str
-    result: Literal["Valid", "Rejected", "Unreachable", "TLSError", "Anonymous", "Unsupported", "Error"]
+    result: Literal[
+        "Valid", "Rejected", "Unreachable", "TLSError", "Anonymous", "Unsupported", "Error", "Unconfirmed", "RefusedByPolicy"
+    ]
     message: str
     checked_at: str
 

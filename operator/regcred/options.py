@@ -7,7 +7,7 @@ from typing import Any
 
 from regcred.config import OperatorConfig, settings_from_env
 
-__all__ = ["add_connection_arguments", "add_namespace_arguments", "config_from_args"]
+__all__ = ["add_connection_arguments", "add_namespace_arguments", "add_tenant_verify_arguments", "config_from_args"]
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +44,20 @@ def add_namespace_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_tenant_verify_arguments(parser: argparse.ArgumentParser) -> None:
+    """What a TenantRegistryCredential's spec.verify may reach: the operator's setting alone."""
+    parser.add_argument(
+        "--tenant-verify", action="store_true", default=None,
+        help="let TenantRegistryCredentials' spec.verify check their registries, at public addresses "
+        "and those of --tenant-verify-allow only (default: off, their checks are refused by policy)",
+    )
+    parser.add_argument(
+        "--tenant-verify-allow", action="append", metavar="HOST|CIDR", dest="tenant_verify_allow",
+        help="a host name or network a tenant's registry check may connect to besides public "
+        "addresses (repeat; private, loopback and link-local addresses are refused unless listed)",
+    )
+
+
 def config_from_args(args: argparse.Namespace, **more: Any) -> OperatorConfig:
     """Settings from flags, then REGCRED_* variables, then defaults; raises pydantic's ValidationError."""
     overrides = {
@@ -52,6 +66,8 @@ def config_from_args(args: argparse.Namespace, **more: Any) -> OperatorConfig:
         "excluded_namespaces": frozenset(args.excluded_namespaces) if args.excluded_namespaces else None,
         "registry_ca_file": args.registry_ca_file,
         "tenant_label": args.tenant_label,
+        "tenant_verify": getattr(args, "tenant_verify", None),
+        "tenant_verify_allow": tuple(getattr(args, "tenant_verify_allow", None) or ()) or None,
         **more,
     }
     return OperatorConfig(**{**settings_from_env(), **{k: v for k, v in overrides.items() if v is not None}})

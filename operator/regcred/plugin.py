@@ -44,8 +44,8 @@ from regcred.planning.dockerconfig import parse_docker_config, render_docker_con
 from regcred.planning.preview import NamespaceChange, describe, pull_failure, summarize
 from regcred.planning.sources import DOCKER_CONFIG_KEY, DOCKER_CONFIG_TYPE
 from regcred.planning.stuckpods import PodFacts, plan_stuck_pods, stuck_pod_problems
-from regcred.planning.verification import credentials_condition, logins
-from regcred.registry import check_login
+from regcred.planning.verification import credentials_condition, logins, plain_http_servers
+from regcred.registry import Egress, check_login
 
 __all__ = ["ManifestDumper", "build_parser", "main"]
 
@@ -385,10 +385,11 @@ def run_verify(args: argparse.Namespace, out: TextIO) -> int:
     preview = cluster.preview(body)
     if preview.content.docker_config is None:
         raise UsageError("the sources are invalid, nothing to check: " + "; ".join(_source_problems(preview)))
+    plain_http = plain_http_servers(RegistryCredentialSpec.model_validate(body.get("spec") or {}))
     checks = []
     for login in logins(preview.content.docker_config):
         _progress(f"checking {login.server}")
-        checks.append(check_login(login, utc_now(), args.registry_ca_file))
+        checks.append(check_login(login, utc_now(), args.registry_ca_file, Egress(plain_http=login.server in plain_http)))
     if args.output in ("json", "yaml"):
         _emit([check.model_dump(by_alias=True) for check in checks], args.output, out)
     else:

@@ -23,6 +23,7 @@ from manifests import (
 
 import regcred
 from regcred.cli import build_parser
+from regcred.config import OperatorConfig, settings_from_env
 
 
 def without_namespace_object(manifests: list[Manifest]) -> list[Manifest]:
@@ -141,3 +142,12 @@ def test_image_values_name_the_image_and_its_pull_secrets(helm_template):
     pod = only(manifests, "Deployment")["spec"]["template"]["spec"]
     assert pod["containers"][0]["image"] == "registry.example:5000/team/regcred-operator:9.9.9"
     assert pod["imagePullSecrets"] == [{"name": "team-pull"}]
+
+
+def test_tenant_verify_values_become_the_operators_variables(helm_template):
+    manifests = helm_template("--set", "tenantVerify.enabled=true", "--set", "tenantVerify.allow={harbor.internal,10.20.0.0/16}")
+    (container,) = only(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
+    environ = {item["name"]: item["value"] for item in container["env"] if "value" in item}
+    config = OperatorConfig(**settings_from_env(environ))
+    assert config.tenant_verify is True
+    assert config.tenant_verify_allow == ("10.20.0.0/16", "harbor.internal")

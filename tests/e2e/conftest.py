@@ -106,6 +106,12 @@ class OperatorHandle:
             self.thread.stop()
             self.thread = None
 
+    def restart(self, **settings: Any) -> OperatorHandle:
+        """Stop, then start with its own configuration changed by `settings`."""
+        self.stop()
+        self.start(self.config.model_copy(update=settings))
+        return self
+
     @property
     def controller(self):
         assert self.thread is not None, "the operator is not running"
@@ -254,16 +260,8 @@ def operator_with(running_operator: OperatorHandle) -> Iterator[Callable[..., Op
 
     Afterwards it is restarted with its own configuration again.
     """
-    config = running_operator.config
-
-    def restart(**settings: Any) -> OperatorHandle:
-        running_operator.stop()
-        running_operator.start(config.model_copy(update=settings))
-        return running_operator
-
-    yield restart
-    running_operator.stop()
-    running_operator.start(config)
+    yield running_operator.restart
+    running_operator.restart()
 
 
 class Credentials:

@@ -4,15 +4,13 @@ reading a private image with the replica the operator made."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import socket
 import subprocess
 import sys
-import threading
 import uuid
 
 import pytest
+from fakeregistry import Tarpit
 from objects import pull_secret_names, replica
 
 from regcred.controlplane.runner import free_port
@@ -114,43 +112,6 @@ def test_rejected_and_unreachable_registries_are_reported_distinctly_without_blo
         lambda: (condition(credentials.get(name), "CredentialsValid") or {}).get("reason") == "Verified",
         timeout=60, what="Verified after the fix",
     )
-
-
-class Tarpit:
-    """A 'registry' on 127.0.0.1 that accepts connections and never answers, until closed."""
-
-    def __init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
-        self.accepted = threading.Event()
-        self.hung_up = threading.Event()  # a client gave up waiting
-        self._held: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self._listener.accept()
-            except OSError:
-                return  # closed
-            self._held.append(connection)
-            self.accepted.set()
-            threading.Thread(target=self._hold, args=(connection,), daemon=True).start()
-
-    def _hold(self, connection: socket.socket) -> None:
-        try:
-            while connection.recv(4096):
-                pass
-        except OSError:
-            return
-        self.hung_up.set()
-
-    def close(self) -> None:
-        self._listener.close()
-        for connection in self._held:
-            with contextlib.suppress(OSError):  # the client may have gone already
-                connection.shutdown(socket.SHUT_RDWR)  # wakes the holding thread
-            connection.close()
 
 
 def test_a_hanging_registry_does_not_hold_up_replication(

@@ -56,6 +56,7 @@ def expression(operator: str, *values: str) -> dict[str, Any]:
             with_registry(server="https://index.docker.io/v1/"), id="server with scheme and path"
         ),
         pytest.param(with_registry(server="r.example/team/images"), id="server with path"),
+        pytest.param(with_registry(server="http://registry.lab:5000", plainHTTP=True), id="plain HTTP said explicitly"),
         pytest.param(
             with_registry(passwordSecretRef={**REF, "key": ".token_v2"}),
             id="key with dot and underscore",
@@ -224,6 +225,24 @@ def test_valid_spec(spec: dict[str, Any]) -> None:
             "registries",
             f"at most {MAX_REGISTRIES} items",
             id="too many registries",
+        ),
+        pytest.param(
+            with_registry(server="http://registry.lab:5000"),
+            "registries.0",
+            "needs plainHTTP: true",
+            id="plain HTTP without plainHTTP",
+        ),
+        pytest.param(
+            with_registry(server="http://registry.lab:5000", plainHTTP=False),
+            "registries.0",
+            "needs plainHTTP: true",
+            id="plain HTTP with plainHTTP false",
+        ),
+        pytest.param(
+            with_registry(server="registry.lab:5000", plainHTTP=True),
+            "registries.0",
+            "plainHTTP: true needs a server starting with http://",
+            id="plainHTTP without an http:// server",
         ),
         pytest.param(
             {**SOURCE, "excludeNamespaces": ["n"] * (MAX_GLOBS + 1)},

@@ -11,6 +11,7 @@ from regcred.models import RegistryCheck
 from regcred.planning.verification import (
     RegistryLogin,
     api_base_url,
+    as_told_to_tenant,
     credentials_condition,
     logins,
     parse_challenge,
@@ -89,6 +90,8 @@ def check(server: str, result: str) -> RegistryCheck:
         (["Valid", "Error"], ("False", "RegistryError")),
         (["Valid", "Anonymous"], ("Unknown", "NotVerified")),
         (["Unsupported"], ("Unknown", "NotVerified")),
+        (["Valid", "RefusedByPolicy", "Unconfirmed"], ("False", "RefusedByPolicy")),
+        (["Valid", "Unconfirmed", "Unsupported"], ("False", "CredentialsUnconfirmed")),
     ],
 )
 def test_credentials_condition_names_the_worst_result(results, expected):
@@ -112,3 +115,29 @@ def test_credentials_condition_names_the_worst_result(results, expected):
 )
 def test_retry_delay_backs_off_while_unreachable(results, failures, delay):
     assert retry_delay([check("r.example", r) for r in results], 3600.0, failures) == delay
+
+
+@pytest.mark.parametrize(
+    ("result", "told"),
+    [
+        ("Valid", "Valid"),
+        ("Rejected", "Unconfirmed"),
+        ("Unreachable", "Unconfirmed"),
+        ("TLSError", "Unconfirmed"),
+        ("Error", "Unconfirmed"),
+        ("Anonymous", "Unconfirmed"),  # a 200 without credentials is an answer from the network too
+        ("RefusedByPolicy", "RefusedByPolicy"),
+    ],
+)
+def test_a_tenant_is_told_yes_no_or_refused_and_nothing_of_the_network(result: str, told: str) -> None:
+    raw = RegistryCheck(
+        server="10.0.0.5:5000", result=result, message="cannot connect: connection refused (HTTP 401) realm", checked_at="t"
+    )
+    shown = as_told_to_tenant(raw)
+    assert (shown.server, shown.result, shown.checked_at) == ("10.0.0.5:5000", told, "t")
+    assert not any(word in shown.message for word in ("connect", "HTTP", "401", "realm", "TLS"))
+
+
+def test_what_the_credential_itself_says_is_told_as_it_is() -> None:
+    unsupported = RegistryCheck(server="r.example", result="Unsupported", message="the entry has no username", checked_at="t")
+    assert as_told_to_tenant(unsupported) == unsupported

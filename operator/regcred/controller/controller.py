@@ -55,6 +55,8 @@ __all__ = ["Controller"]
 log = logging.getLogger(__name__)
 
 CACHE_SYNC_TIMEOUT = 120.0
+# Verify workers only decide that a check is due and start it in a thread of its own
+# (controller/verification.py): a registry that hangs holds no worker.
 VERIFY_WORKERS = 2
 # How soon a cleanup looks again while the credential's admitted work is still running.
 CLEANUP_WAIT_SECONDS = 0.05
@@ -81,9 +83,7 @@ class Controller:
         ))
         self.applier = Applier(client, self.caches, self.stats, self.metrics)
         self.status = StatusStore(client, self.caches, self.metrics, lambda: self.stats.count("status_writes"))
-        self.verifier = VerificationScheduler(
-            self.verify_queue, config.registry_ca_file, lambda name: self._settle_status(name)
-        )
+        self.verifier = VerificationScheduler(self.verify_queue, config, lambda name: self._settle_status(name))
         self.restarter = StuckPodRestarter(client, self.applier, self.status, self.metrics)
         self.metrics.managed_secrets.set_function(lambda: len(self.caches.replica_informer))
 

@@ -14,17 +14,21 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from regcred.models import RegistryCheck
+from regcred.models import RegistryCheck, RegistryCredentialSpec
 from regcred.planning.caps import MAX_CONDITION_MESSAGE_CHARS, capped_join
 
 __all__ = [
     "CREDENTIALS_VALID",
+    "MAX_CHECKED_LOGINS",
     "Challenge",
     "RegistryLogin",
     "api_base_url",
+    "as_told_to_tenant",
     "credentials_condition",
     "logins",
+    "over_the_limit",
     "parse_challenge",
+    "plain_http_servers",
     "retry_delay",
     "unsettled",
 ]
@@ -33,6 +37,9 @@ CREDENTIALS_VALID = "CredentialsValid"
 # Docker Hub's docker config key is not where its registry API lives.
 DOCKER_HUB_KEYS = {"index.docker.io", "docker.io", "registry-1.docker.io"}
 DOCKER_HUB_API = "https://registry-1.docker.io"
+# Logins checked per credential (the first ones by server): a docker config may name any
+# number of registries, and each check may take its whole deadline.
+MAX_CHECKED_LOGINS = 8
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,11 @@ def logins(docker_config: bytes) -> list[RegistryLogin]:
                 username, password = None, None
         found.append(RegistryLogin(server, username or None, password or None))
     return found
+
+
+def plain_http_servers(spec: RegistryCredentialSpec) -> frozenset[str]:
+    """The servers whose registries entry says plainHTTP: true, the only ones checked without TLS."""
+    return frozenset(registry.server for registry in spec.registries if registry.plain_http)
 
 
 def api_base_url(server: str) -> str:
@@ -92,9 +104,34 @@ def parse_challenge(header: str) -> Challenge | None:
     return Challenge(scheme.lower(), params)
 
 
+def over_the_limit(login: RegistryLogin, now: str) -> RegistryCheck:
+    """The check of a login past MAX_CHECKED_LOGINS: none."""
+    message = f"not checked: at most {MAX_CHECKED_LOGINS} registries are checked per credential"
+    return RegistryCheck(server=login.server, result="Unsupported", message=message, checked_at=now)
+
+
+# What a tenant is told: yes, no, or not allowed. Which of no's many causes (refused,
+# unreachable, TLS, an odd answer) would tell what answers where on the operator's network.
+_TOLD_TO_TENANT = {
+    "Valid": ("Valid", "the registry accepted the credentials"),
+    "RefusedByPolicy": ("RefusedByPolicy", "not checked: the platform's policy does not allow this check"),
+}
+_UNCONFIRMED = ("Unconfirmed", "the registry did not accept the credentials, or could not be asked")
+
+
+def as_told_to_tenant(check: RegistryCheck) -> RegistryCheck:
+    """A check as a TenantRegistryCredential's status shows it: nothing learnt from the network."""
+    if check.result == "Unsupported":
+        return check  # said from the credential's own content, before any connection
+    result, message = _TOLD_TO_TENANT.get(check.result, _UNCONFIRMED)
+    return check.model_copy(update={"result": result, "message": message})
+
+
 # From the worst result down: the condition names the worst one found.
 _CONDITION_FOR = (
     ("Rejected", "False", "CredentialsRejected"),
+    ("RefusedByPolicy", "False", "RefusedByPolicy"),
+    ("Unconfirmed", "False", "CredentialsUnconfirmed"),
     ("TLSError", "False", "RegistryTLSError"),
     ("Unreachable", "False", "RegistryUnreachable"),
     ("Error", "False", "RegistryError"),
