@@ -15,7 +15,7 @@ import uuid
 import pytest
 from objects import pull_secret_names, replica
 
-from regcred.controlplane.runner import free_port
+from regcred_dev.controlplane.runner import free_port
 
 pytestmark = pytest.mark.usefixtures("crd_installed")
 

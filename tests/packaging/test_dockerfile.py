@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 from dockerfile import DOCKERFILE, global_args, instructions, parse_dockerfile, runtime_command
+from shipped import product_files, workshop_files
 
 from regcred.cli import build_parser
 
@@ -109,7 +110,7 @@ def test_builder_reads_runtime_dependencies_only() -> None:
     assert "optional-dependencies" not in DOCKERFILE.read_text()
 
 
-def test_builder_wheel_step_packages_go_sums_and_no_tests(tmp_path: Path) -> None:
+def test_builder_wheel_step_packages_the_product_and_nothing_else(tmp_path: Path) -> None:
     """Copy what the builder copies, then run its wheel command as written (pip cache kept)."""
     context = tmp_path / "src"
     context.mkdir()
@@ -137,10 +138,6 @@ def test_builder_wheel_step_packages_go_sums_and_no_tests(tmp_path: Path) -> Non
 
     (wheel,) = out.glob("regcred_operator-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    expected_go_sums = {
-        path.relative_to(REPO / "operator").as_posix()
-        for path in (REPO / "operator/regcred/controlplane/modules").glob("*/go.sum")
-    }
-    assert expected_go_sums and expected_go_sums <= set(names)
-    assert not [name for name in names if name.startswith("tests/") or "/tests/" in name]
-    assert all(name.startswith(("regcred/", "regcred_operator-")) for name in names)
+    assert workshop_files(names) == []
+    # Exactly the operator's sources beside the metadata: no workshop, no tests, no data files.
+    assert {name for name in names if not name.startswith("regcred_operator-")} == product_files()
