@@ -3,7 +3,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Written after a successful install; pip runs again only when pyproject.toml is newer.
+# Written after a successful install; pip runs again only when a pyproject.toml is newer
+# (the operator's, or the workshop's in dev/).
 INSTALLED := $(VENV)/.installed
 
 # `make bench` settings: namespaces per run (the largest also runs the steady-state
@@ -84,7 +85,7 @@ $(BENCH_INSTALLED): $(INSTALLED)
 	$(BIN)/python -m pip install -e '.[test,bench]' -e ./dev
 	touch $@
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml dev/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -e '.[test]' -e ./dev
 	touch $@
