@@ -3,9 +3,9 @@
 `python slim_kubernetes_wheel.py WHEEL_DIR` rewrites WHEEL_DIR's one kubernetes wheel in place:
 
 - kubernetes/aio/: the asyncio client, a second generated client that nothing imports
-  (68 MB installed, of the package's 128 MB);
+  (68 MB on disk, of the package's 128 MB);
 - kubernetes/client/api/: the generated API classes (CoreV1Api, ...), which
-  kubernetes.client loads lazily, by name, on first use (34 MB). regcred sends every
+  kubernetes.client loads lazily, by name, on first use (34 MB on disk). regcred sends every
   request through regcred.kube.KubeClient and names none of them.
 
 The models stay: kubernetes.config and kubernetes.watch import some at start. RECORD
