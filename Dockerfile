@@ -3,7 +3,9 @@
 # (`make release` builds, pushes, signs and describes it; README, "Releases".)
 #
 # It installs what `pip install .` installs (README, "Install from source"): the
-# project and its [project].dependencies from pyproject.toml, never the test extras.
+# project and its [project].dependencies from pyproject.toml, never the test extras
+# and never the workshop (dev/), less the parts of the kubernetes client that nothing
+# imports (see the builder).
 #
 # The base is pinned by tag only. Pin it by digest as well (python:3.11-slim@sha256:...)
 # where the registry can be reached to look the digest up; it could not be where this
@@ -17,6 +19,10 @@ COPY pyproject.toml README.md ./
 # Runtime dependencies as wheels, read from [project].dependencies so the test extras
 # never enter. Only pyproject.toml is copied above, so source edits reuse this layer.
 RUN ["python", "-c", "import subprocess, sys, tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-cache-dir', '--disable-pip-version-check', '--wheel-dir', '/wheels', *deps], check=True)"]
+# Of the kubernetes client, only what regcred imports: no asyncio client, no generated
+# API classes (hack/slim_kubernetes_wheel.py says why; docs/install.md has the figures).
+COPY hack/slim_kubernetes_wheel.py hack/
+RUN ["python", "hack/slim_kubernetes_wheel.py", "/wheels"]
 COPY operator/ operator/
 RUN ["pip", "wheel", "--no-cache-dir", "--disable-pip-version-check", "--no-deps", "--wheel-dir", "/wheels", "."]
 

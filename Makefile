@@ -3,7 +3,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Written after a successful install; pip runs again only when pyproject.toml is newer.
+# Written after a successful install; pip runs again only when a pyproject.toml is newer
+# (the operator's, or the workshop's in dev/).
 INSTALLED := $(VENV)/.installed
 
 # `make bench` settings: namespaces per run (the largest also runs the steady-state
@@ -27,25 +28,25 @@ SEED ?=
 # The Go tools are built before pytest, so a cold build (a new machine, a new pin) is
 # not counted against a test's timeout.
 test: $(INSTALLED)
-	$(BIN)/regcred cluster build
-	$(BIN)/regcred release tools
+	$(BIN)/regcred-dev cluster build
+	$(BIN)/regcred-dev release tools
 	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 soak: $(INSTALLED)
-	$(BIN)/regcred cluster build
+	$(BIN)/regcred-dev cluster build
 	REGCRED_SOAK_TRIALS=$(SOAK_TRIALS) REGCRED_SOAK_NAMESPACES=$(SOAK_NAMESPACES) \
 		REGCRED_SOAK_SEED=$(SEED) $(BIN)/pytest -m soak -s tests/reliability
 
 demo: $(INSTALLED)
-	$(BIN)/regcred cluster build
-	$(BIN)/regcred demo
+	$(BIN)/regcred-dev cluster build
+	$(BIN)/regcred-dev demo
 
 # A kind cluster (regcred-demo) running the operator's image; a tenant Pod pulls a private
 # image once a RegistryCredential selects its namespace. KIND_ARGS: e.g. --keep.
 KIND_ARGS ?=
 demo-kind: $(INSTALLED)
-	$(BIN)/regcred kind demo $(KIND_ARGS)
+	$(BIN)/regcred-dev kind demo $(KIND_ARGS)
 
 # `make release VERSION=X.Y.Z`: the image, the Helm chart, the wheel and sdist, an SBOM
 # and cosign signatures, into dist/release/X.Y.Z (README, "Releases"). Settings:
@@ -68,7 +69,7 @@ PLATFORMS ?=
 RELEASE_DIR ?=
 release: $(INSTALLED)
 	$(if $(VERSION),,$(error give VERSION=X.Y.Z))
-	$(BIN)/regcred release build --version $(VERSION) \
+	$(BIN)/regcred-dev release build --version $(VERSION) \
 		$(if $(REGISTRY),--registry $(REGISTRY)) $(if $(REGISTRY_CA),--registry-ca $(REGISTRY_CA)) \
 		$(if $(COSIGN_KEY),--cosign-key $(COSIGN_KEY)) $(if $(filter true,$(KEYLESS)),--keyless) \
 		$(if $(PYTHON_IMAGE),--python-image $(PYTHON_IMAGE)) \
@@ -76,15 +77,15 @@ release: $(INSTALLED)
 		$(if $(PLATFORMS),--platforms $(PLATFORMS)) $(if $(RELEASE_DIR),--output $(RELEASE_DIR))
 
 bench: $(BENCH_INSTALLED)
-	$(if $(BENCH_KUBECONFIG),,$(BIN)/regcred cluster build)
+	$(if $(BENCH_KUBECONFIG),,$(BIN)/regcred-dev cluster build)
 	$(BIN)/python -m bench --sizes $(N) --idle-seconds $(IDLE) \
 		$(if $(BENCH_KUBECONFIG),--kubeconfig $(BENCH_KUBECONFIG)) $(ARGS)
 
 $(BENCH_INSTALLED): $(INSTALLED)
-	$(BIN)/python -m pip install -e '.[test,bench]'
+	$(BIN)/python -m pip install -e '.[test,bench]' -e ./dev
 	touch $@
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml dev/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -e '.[test]'
+	$(BIN)/python -m pip install -e '.[test]' -e ./dev
 	touch $@

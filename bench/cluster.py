@@ -22,9 +22,9 @@ import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
-from regcred.controlplane import KUBERNETES_VERSION, LocalControlPlane
 from regcred.errors import ConflictError, NotFoundError
 from regcred.kube.client import MERGE_PATCH, JsonObject, KubeClient
+from regcred_dev.controlplane import KUBERNETES_VERSION, LocalControlPlane
 
 __all__ = [
     "OPERATOR_NAMESPACE",

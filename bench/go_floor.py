@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from regcred.controlplane.build import (
+from regcred_dev.controlplane.build import (
     BuildError,
     cache_root,
     exclusive_lock,

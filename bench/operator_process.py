@@ -17,7 +17,7 @@ from typing import Self
 
 import psutil
 
-from regcred.controlplane.runner import free_port
+from regcred_dev.controlplane.runner import free_port
 
 __all__ = ["OperatorProcess", "OperatorRecord"]
 

@@ -19,10 +19,10 @@ from kubernetes import client, config
 from registryserver import RegistryServer, TokenRegistryServer, pinned_binaries
 from testcluster import EXTERNAL_KUBECONFIG_ENV, Cluster, local_cluster
 
-from regcred.controlplane import ensure_binaries
-from regcred.kind.docker import engine_reachable
-from regcred.kind.operator_image import build_operator_image
-from regcred.release.tools import HELM
+from regcred_dev.controlplane import ensure_binaries
+from regcred_dev.kind.docker import engine_reachable
+from regcred_dev.kind.operator_image import build_operator_image
+from regcred_dev.release.tools import HELM
 
 TEST_LABEL_KEY = "test.regcred.dev/case"
 REPO = Path(__file__).resolve().parents[1]  # the checkout the image is built from

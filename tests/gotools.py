@@ -1,4 +1,4 @@
-"""Pinned Go tools for the tests: the package's `GoTool` (regcred.kind.gotools), with a
+"""Pinned Go tools for the tests: the package's `GoTool` (regcred_dev.kind.gotools), with a
 build failure reported as a test failure rather than an error with a traceback.
 """
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from regcred.controlplane import BuildError
-from regcred.kind.gotools import GoTool
+from regcred_dev.controlplane import BuildError
+from regcred_dev.kind.gotools import GoTool
 
 __all__ = ["GoTool", "ensure_go_tool", "go_tool"]
 

@@ -1,4 +1,4 @@
-"""The tests' registries: the package's `RegistryServer` (regcred.kind.registry) on
+"""The tests' registries: the package's `RegistryServer` (regcred_dev.kind.registry) on
 127.0.0.1 with TLS and htpasswd, and `TokenRegistryServer`, the same with token auth.
 
 The registry and crane binaries are the package's pinned `REGISTRY` and `CRANE`
@@ -18,7 +18,7 @@ from pathlib import Path
 from gotools import go_tool
 from tokenservice import TOKEN_PATH, TokenService
 
-from regcred.kind.registry import (
+from regcred_dev.kind.registry import (
     CRANE,
     REGISTRY,
     RegistryError,

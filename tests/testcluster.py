@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
-from regcred.controlplane import LocalControlPlane
+from regcred_dev.controlplane import LocalControlPlane
 
 __all__ = ["EXTERNAL_KUBECONFIG_ENV", "Cluster", "local_cluster"]
 

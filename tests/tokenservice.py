@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
-from regcred.controlplane.certs import KeyPairFiles
+from regcred_dev.controlplane.certs import KeyPairFiles
 
 __all__ = ["TOKEN_PATH", "TokenService"]
 

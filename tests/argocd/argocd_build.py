@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from regcred.controlplane.build import (
+from regcred_dev.controlplane.build import (
     BuildError,
     cache_root,
     download_go_mod,

@@ -24,7 +24,7 @@ from gitrepos import GitRepo
 from operator_process import OperatorProcess
 from testcluster import Cluster
 
-from regcred.controlplane import Kubectl
+from regcred_dev.controlplane import Kubectl
 
 __all__ = [
     "ARGOCD_DIR",

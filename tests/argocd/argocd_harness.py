@@ -27,8 +27,8 @@ import urllib3
 from argocd_build import ArgoCDInstall
 from kubernetes import client, watch
 
-from regcred.controlplane import Kubectl, KubectlError, wait_for
-from regcred.controlplane.runner import free_port, spawn_logged
+from regcred_dev.controlplane import Kubectl, KubectlError, wait_for
+from regcred_dev.controlplane.runner import free_port, spawn_logged
 
 __all__ = [
     "ARGOCD_NAMESPACE",

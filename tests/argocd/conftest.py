@@ -22,7 +22,7 @@ from argocd_harness import Applications, ArgoCD
 from operator_process import OperatorProcess
 from testcluster import local_cluster
 
-from regcred.controlplane import BuildError, Kubectl, ensure_binaries
+from regcred_dev.controlplane import BuildError, Kubectl, ensure_binaries
 
 # A cold build takes 10 min of CPU time (over 5 min on 2 idle cores, 30 min on a busy
 # machine); it runs inside the first test of the tier, whose time limit must allow for it.

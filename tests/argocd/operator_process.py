@@ -10,8 +10,8 @@ from pathlib import Path
 
 from argocd_harness import PATIENCE_SECONDS
 
-from regcred.controlplane import wait_for
-from regcred.controlplane.runner import free_port, spawn_logged
+from regcred_dev.controlplane import wait_for
+from regcred_dev.controlplane.runner import free_port, spawn_logged
 
 __all__ = ["OperatorProcess"]
 

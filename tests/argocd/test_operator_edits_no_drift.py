@@ -26,7 +26,7 @@ from argocd_env import (
 from argocd_harness import PATIENCE_SECONDS, ApplicationRecorder, resource_status, sync_status
 from kubernetes import client
 
-from regcred.controlplane import wait_for
+from regcred_dev.controlplane import wait_for
 
 SECRET = "acme-pull"
 APPLICATIONS = ("registry-credentials", "team-frontend")

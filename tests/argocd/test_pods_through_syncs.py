@@ -41,7 +41,7 @@ from argocd_env import (
 from argocd_harness import PATIENCE_SECONDS, operation_phase, synced
 from kubernetes import client, watch
 
-from regcred.controlplane import wait_for
+from regcred_dev.controlplane import wait_for
 
 SECRET = "acme-pull"  # examples/30-registrycredential.yaml's secretName
 TEAM_PULL_SECRET = "frontend-own"

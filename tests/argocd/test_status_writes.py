@@ -20,7 +20,7 @@ from argocd_harness import (
 )
 from kubernetes import client
 
-from regcred.controlplane import wait_for
+from regcred_dev.controlplane import wait_for
 
 CREDENTIAL = "acme"
 NEW_NAMESPACES = 4

@@ -29,7 +29,7 @@ from argocd_harness import (
 )
 from kubernetes import client
 
-from regcred.controlplane import wait_for
+from regcred_dev.controlplane import wait_for
 
 OPERATOR_NAMESPACE = "regcred-system"
 OPERATOR = "regcred-operator"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from regcred.controlplane import LocalControlPlane
+from regcred_dev.controlplane import LocalControlPlane
 
 pytestmark = pytest.mark.e2e
 

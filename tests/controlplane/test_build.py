@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from regcred.controlplane import build
+from regcred_dev.controlplane import build
 
 UPSTREAM_GO_MOD = """\
 // This is a generated file. Do not edit directly.

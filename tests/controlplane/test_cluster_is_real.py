@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 import pytest
 from kubernetes import client
 
-from regcred.controlplane import KUBERNETES_VERSION
+from regcred_dev.controlplane import KUBERNETES_VERSION
 
 if TYPE_CHECKING:
     from conftest import Cluster, NamespaceFactory

@@ -1,4 +1,4 @@
-"""`make demo` (`regcred demo`): the operator on its own local control plane, examples applied."""
+"""`make demo` (`regcred-dev demo`): the operator on its own local control plane, examples applied."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def children_of(parent: int) -> list[int]:
 def test_demo_syncs_the_examples_and_cleans_up_on_ctrl_c(control_plane_bin: Path, tmp_path: Path) -> None:
     kubeconfig = tmp_path / "demo.kubeconfig"
     demo = subprocess.Popen(
-        [sys.executable, "-m", "regcred.cli", "demo", "--kubeconfig", str(kubeconfig)],
+        [sys.executable, "-m", "regcred_dev.cli", "demo", "--kubeconfig", str(kubeconfig)],
         cwd=REPOSITORY,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from regcred.controlplane import ControlPlaneError, LocalControlPlane
+from regcred_dev.controlplane import ControlPlaneError, LocalControlPlane
 
 pytestmark = pytest.mark.e2e
 
@@ -93,7 +93,7 @@ def test_children_die_when_the_python_process_is_killed(control_plane_bin: Path)
     script = (
         "import json, sys, time\n"
         "from pathlib import Path\n"
-        "from regcred.controlplane import LocalControlPlane\n"
+        "from regcred_dev.controlplane import LocalControlPlane\n"
         "control_plane = LocalControlPlane(Path(sys.argv[1]))\n"
         "control_plane.start()\n"
         "print(json.dumps({'pids': control_plane.pids(),"

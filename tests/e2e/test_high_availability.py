@@ -26,7 +26,7 @@ from httpproxy import HttpProxy
 from objects import pull_secret_names, replica, tenant_spec
 from tcpproxy import TcpProxy
 
-from regcred.controlplane.runner import free_port
+from regcred_dev.controlplane.runner import free_port
 
 LEASE_SECONDS = 3.0
 BACKLOG_NAMESPACES = 20

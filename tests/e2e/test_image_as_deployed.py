@@ -21,8 +21,8 @@ import yaml
 from dockerfile import DOCKERFILE
 from objects import replica, tenant_spec
 
-from regcred.controlplane.runner import free_port
-from regcred.kind.operator_image import buildkit_client
+from regcred_dev.controlplane.runner import free_port
+from regcred_dev.kind.operator_image import buildkit_client
 
 DEPLOYMENT = DOCKERFILE.parent / "deploy" / "base" / "deployment.yaml"
 KUBECONFIG_IN_CONTAINER = "/var/run/regcred/kubeconfig"

@@ -16,9 +16,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from shipped import product_files, workshop_files
 
 import regcred
-from regcred.release import build_python_distributions
+from regcred_dev.release import build_python_distributions
 
 pytestmark = pytest.mark.usefixtures("crd_installed")
 
@@ -57,13 +58,17 @@ def test_the_distributions_are_named_for_the_version_and_hold_the_package(distri
     ).decode()
     assert "kubectl-regcred = regcred.plugin:main" in entry_points
     assert "regcred = regcred.cli:main" in entry_points
-    # Package data the tools need: the committed go.sum files.
-    assert "regcred/release/modules/cosign/go.sum" in names
-    assert not [name for name in names if name.startswith("tests/")]
+    assert "regcred-dev" not in entry_points
+    # The product only: nothing of the workshop (dev/), no tests.
+    assert workshop_files(names) == []
+    assert {name for name in names if not name.startswith("regcred_operator-")} == product_files()
     with tarfile.open(sdist) as archive:
         members = archive.getnames()
     assert f"regcred_operator-{VERSION}/pyproject.toml" in members
     assert f"regcred_operator-{VERSION}/operator/regcred/__init__.py" in members
+    prefix = f"regcred_operator-{VERSION}/operator/"
+    assert workshop_files(member.removeprefix(prefix) for member in members if member.startswith(prefix)) == []
+    assert not [member for member in members if member.startswith(f"regcred_operator-{VERSION}/dev/")]
 
 
 def test_the_fresh_venv_has_the_release_version(fresh_venv: Path):

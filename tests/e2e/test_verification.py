@@ -13,7 +13,7 @@ import pytest
 from fakeregistry import Tarpit
 from objects import pull_secret_names, replica
 
-from regcred.controlplane.runner import free_port
+from regcred_dev.controlplane.runner import free_port
 
 pytestmark = pytest.mark.usefixtures("crd_installed")
 

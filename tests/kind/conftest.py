@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from kind_helpers import TRUSTED_CA_TEXT, TRUSTED_REGISTRY, Kubectl
 
-from regcred.kind import KindCluster, create_cluster, delete_cluster
+from regcred_dev.kind import KindCluster, create_cluster, delete_cluster
 
 # Another name keeps a run apart from one already using regcred-test on the same engine.
 CLUSTER_NAME = os.environ.get("REGCRED_KIND_CLUSTER", "regcred-test")

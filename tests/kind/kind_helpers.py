@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from regcred.controlplane import Kubectl
+from regcred_dev.controlplane import Kubectl
 
 __all__ = ["TRUSTED_CA_TEXT", "TRUSTED_REGISTRY", "Kubectl", "pod_manifest", "wait_for_pod_phase"]
 

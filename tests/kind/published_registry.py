@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from regcred.controlplane.runner import free_port
-from regcred.kind.cluster import CERTS_D, certs_d_folder, trust_registry
-from regcred.kind.docker import run_docker
-from regcred.kind.registry import (
+from regcred_dev.controlplane.runner import free_port
+from regcred_dev.kind.cluster import CERTS_D, certs_d_folder, trust_registry
+from regcred_dev.kind.docker import run_docker
+from regcred_dev.kind.registry import (
     CRANE_IN_CONTAINER,
     EMPTY_IMAGE,
     REGISTRY_IN_CONTAINER,

@@ -12,8 +12,8 @@ from kind_helpers import (
     wait_for_pod_phase,
 )
 
-from regcred.kind import KindCluster, ensure_python_base_image, load_image
-from regcred.kind.docker import run_docker
+from regcred_dev.kind import KindCluster, ensure_python_base_image, load_image
+from regcred_dev.kind.docker import run_docker
 
 
 def test_node_is_ready_and_schedulable(kubectl: Kubectl) -> None:

@@ -26,9 +26,9 @@ from test_real_node import Cluster, assert_operator_up, wait_until
 
 import regcred
 from gotools import go_tool
-from regcred.kind import KindCluster
-from regcred.release import CHART_NAME, IMAGE_NAME, cosign_verify_command
-from regcred.release.tools import COSIGN, CRANE, HELM
+from regcred_dev.kind import KindCluster
+from regcred_dev.release import CHART_NAME, IMAGE_NAME, cosign_verify_command
+from regcred_dev.release.tools import COSIGN, CRANE, HELM
 from registryserver import pinned_binaries
 
 REPO = Path(__file__).resolve().parents[2]

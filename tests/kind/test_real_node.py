@@ -22,11 +22,11 @@ import pytest
 from kubernetes import client, config
 from registryserver import pinned_binaries
 
-from regcred.controlplane import BuildError, KubectlError, wait_for
-from regcred.kind import KindCluster, load_image
-from regcred.kind.cluster import trust_registry
-from regcred.kind.registry import ContainerRegistry
-from regcred.kind.tenant import build_tenant_program
+from regcred_dev.controlplane import BuildError, KubectlError, wait_for
+from regcred_dev.kind import KindCluster, load_image
+from regcred_dev.kind.cluster import trust_registry
+from regcred_dev.kind.registry import ContainerRegistry
+from regcred_dev.kind.tenant import build_tenant_program
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR_NAMESPACE = "regcred-system"

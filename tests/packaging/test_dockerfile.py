@@ -8,6 +8,7 @@ the Dockerfile writes it, must produce a wheel with the control plane's go.sum f
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 from dockerfile import DOCKERFILE, global_args, instructions, parse_dockerfile, runtime_command
+from shipped import product_files, workshop_files
 
 from regcred.cli import build_parser
 
@@ -103,13 +105,13 @@ def test_runtime_stage_installs_only_the_builders_wheels_without_extras() -> Non
 
 
 def test_builder_reads_runtime_dependencies_only() -> None:
-    dependency_step, _ = instructions(BUILDER, "RUN")
+    dependency_step, *_ = instructions(BUILDER, "RUN")
     program = dependency_step.exec_form()[2]
     assert "['project']['dependencies']" in program
     assert "optional-dependencies" not in DOCKERFILE.read_text()
 
 
-def test_builder_wheel_step_packages_go_sums_and_no_tests(tmp_path: Path) -> None:
+def test_builder_wheel_step_packages_the_product_and_nothing_else(tmp_path: Path) -> None:
     """Copy what the builder copies, then run its wheel command as written (pip cache kept)."""
     context = tmp_path / "src"
     context.mkdir()
@@ -120,8 +122,9 @@ def test_builder_wheel_step_packages_go_sums_and_no_tests(tmp_path: Path) -> Non
             if (REPO / source).is_dir():
                 shutil.copytree(REPO / source, context / destination, ignore=IGNORED_IN_CONTEXT)
             else:
-                shutil.copy2(REPO / source, context / destination / source)
-    _, wheel_step = instructions(BUILDER, "RUN")
+                (context / destination).mkdir(parents=True, exist_ok=True)
+                shutil.copy2(REPO / source, context / destination / Path(source).name)
+    *_, wheel_step = instructions(BUILDER, "RUN")
     command = wheel_step.exec_form()
     assert command[:2] == ["pip", "wheel"] and "--no-deps" in command
     out = tmp_path / "wheels"
@@ -137,10 +140,42 @@ def test_builder_wheel_step_packages_go_sums_and_no_tests(tmp_path: Path) -> Non
 
     (wheel,) = out.glob("regcred_operator-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    expected_go_sums = {
-        path.relative_to(REPO / "operator").as_posix()
-        for path in (REPO / "operator/regcred/controlplane/modules").glob("*/go.sum")
-    }
-    assert expected_go_sums and expected_go_sums <= set(names)
-    assert not [name for name in names if name.startswith("tests/") or "/tests/" in name]
-    assert all(name.startswith(("regcred/", "regcred_operator-")) for name in names)
+    assert workshop_files(names) == []
+    # Exactly the operator's sources beside the metadata: no workshop, no tests, no data files.
+    assert {name for name in names if not name.startswith("regcred_operator-")} == product_files()
+
+
+def _slim_step():
+    """hack/slim_kubernetes_wheel.py, loaded as a module (hack/ is a folder of scripts)."""
+    path = REPO / "hack" / "slim_kubernetes_wheel.py"
+    spec = importlib.util.spec_from_file_location("slim_kubernetes_wheel", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_builder_slims_the_kubernetes_wheel_before_the_runtime_installs_it() -> None:
+    dependencies, slim, _ = (step.exec_form() for step in instructions(BUILDER, "RUN"))
+    assert slim == ["python", "hack/slim_kubernetes_wheel.py", WHEEL_DIR_IN_IMAGE]
+    assert "--wheel-dir" in dependencies[2] and f"'{WHEEL_DIR_IN_IMAGE}'" in dependencies[2]
+
+
+def test_the_slim_step_drops_the_unimported_clients_and_their_record_lines(tmp_path: Path) -> None:
+    kept = ["kubernetes/__init__.py", "kubernetes/client/__init__.py", "kubernetes/client/api_client.py",
+            "kubernetes/client/models/v1_object_meta.py", "kubernetes/config/kube_config.py"]
+    dropped = ["kubernetes/aio/__init__.py", "kubernetes/aio/client/api_client.py",
+               "kubernetes/client/api/__init__.py", "kubernetes/client/api/core_v1_api.py"]
+    record = "kubernetes-37.0.2.dist-info/RECORD"
+    wheel = tmp_path / "kubernetes-37.0.2-py2.py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name in kept + dropped:
+            archive.writestr(name, f"# {name}\n")
+        archive.writestr(record, "".join(f"{name},sha256=x,1\n" for name in [*kept, *dropped, record]))
+
+    assert _slim_step().main([str(tmp_path)]) == 0
+
+    with zipfile.ZipFile(wheel) as archive:
+        assert archive.namelist() == [*kept, record]
+        assert archive.read(kept[0]) == f"# {kept[0]}\n".encode()
+        recorded = [line.split(",")[0] for line in archive.read(record).decode().splitlines()]
+    assert recorded == [*kept, record]

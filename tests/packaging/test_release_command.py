@@ -1,4 +1,4 @@
-"""`make release`'s settings reach `regcred release build` as written, and what a release
+"""`make release`'s settings reach `regcred-dev release build` as written, and what a release
 refuses or prints, without building anything (the real run: tests/kind/test_published_release.py).
 """
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import regcred
-from regcred.cli import build_parser
-from regcred.release import (
+from regcred_dev.cli import build_parser
+from regcred_dev.release import (
     ReleaseError,
     ReleaseRecord,
     ReleaseSettings,
@@ -35,7 +35,7 @@ def release_arguments(*variables: str):
     result = make_dry_run(*variables)
     assert result.returncode == 0, result.stderr
     words = shlex.split(result.stdout.replace("\\\n", " "))
-    assert words[:3] == ["bin/regcred", "release", "build"]
+    assert words[:3] == ["bin/regcred-dev", "release", "build"]
     return build_parser().parse_args(words[1:])
 
 

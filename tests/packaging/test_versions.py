@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import regcred
-from regcred.release import ReleaseError, check_release_version, disagreements, version_places
-from regcred.release.versions import (
+from regcred_dev.release import ReleaseError, check_release_version, disagreements, version_places
+from regcred_dev.release.versions import (
     CHANGELOG,
     CHART_FILE,
     KUSTOMIZATION,

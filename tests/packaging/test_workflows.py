@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from gotools import go_tool
-from regcred.release.tools import ACTIONLINT
+from regcred_dev.release.tools import ACTIONLINT
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
@@ -93,7 +93,7 @@ def test_a_version_tag_runs_make_release_multi_arch_to_ghcr_signed_keyless() -> 
     assert {"docker/setup-qemu-action", "docker/setup-buildx-action", "docker/login-action"} <= set(uses(job))
     assert job["permissions"] == {"contents": "write", "packages": "write", "id-token": "write"}
     # The release notes are CHANGELOG.md's entry for the version.
-    assert "regcred release notes" in script and "--notes-file" in script
+    assert "regcred-dev release notes" in script and "--notes-file" in script
 
 
 def test_the_wheel_goes_to_pypi_by_trusted_publishing() -> None:

@@ -17,14 +17,14 @@ from typing import Any
 from kubernetes import client
 
 from e2e.conftest import poll
-from regcred.controlplane import LocalControlPlane
-from regcred.controlplane.runner import spawn_logged
 from regcred.planning.plan import (
     ADDED_PULL_SECRETS_ANNOTATION,
     CREDENTIAL_LABEL,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
 )
+from regcred_dev.controlplane import LocalControlPlane
+from regcred_dev.controlplane.runner import spawn_logged
 from testcluster import Cluster
 
 # The log line the controller writes once its caches are full and its workers run.

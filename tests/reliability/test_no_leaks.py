@@ -22,7 +22,7 @@ from harness import current_condition
 from e2e.conftest import poll
 from e2e.objects import secret_forms, tenant_spec
 from regcred.models import API_GROUP, API_VERSION, PLURAL
-from regcred.controlplane.runner import free_port
+from regcred_dev.controlplane.runner import free_port
 
 
 def scrape(address: str) -> str | None:

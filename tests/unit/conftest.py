@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from regcred.controlplane.build import find_binaries
+from regcred_dev.controlplane.build import find_binaries
 
 
 @pytest.fixture(scope="session")
@@ -14,5 +14,5 @@ def kubectl() -> Path:
     """The pinned kubectl, used offline; the tests that need it skip until it is built."""
     folder = find_binaries()
     if folder is None:
-        pytest.skip("kubectl is not built yet: run `regcred cluster build` (make test does)")
+        pytest.skip("kubectl is not built yet: run `regcred-dev cluster build` (make test does)")
     return folder / "kubectl"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from regcred.kind.debian import PYTHON_BASE_RECIPE, DebianImageRecipe
+from regcred_dev.kind.debian import PYTHON_BASE_RECIPE, DebianImageRecipe
 
 RECIPE = DebianImageRecipe(name="regcred-test-base", packages=("iptables", "conntrack"))
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from regcred.kind import KindError, kind_config
-from regcred.kind.cluster import stage_certs_d
-from regcred.kind.node import containerd_config, cri_base_spec
+from regcred_dev.kind import KindError, kind_config
+from regcred_dev.kind.cluster import stage_certs_d
+from regcred_dev.kind.node import containerd_config, cri_base_spec
 
 
 def test_kind_config_is_one_control_plane_node_of_the_image() -> None:

@@ -1,4 +1,4 @@
-"""`make demo-kind` runs `regcred kind demo`, whose parser and manifests hold together."""
+"""`make demo-kind` runs `regcred-dev kind demo`, whose parser and manifests hold together."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from regcred.cli import build_parser, run_kind_demo_command
-from regcred.kind import demo
 from regcred.models import RegistryCredentialSpec
+from regcred_dev.cli import build_parser, run_kind_demo_command
+from regcred_dev.kind import demo
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,7 +22,7 @@ def test_make_demo_kind_runs_regcred_kind_demo() -> None:
         ["make", "-n", "-o", ".venv/.installed", "demo-kind", "KIND_ARGS=--keep"],
         cwd=REPO, capture_output=True, text=True, check=True, timeout=30,
     )
-    assert ".venv/bin/regcred kind demo --keep" in result.stdout.splitlines()
+    assert ".venv/bin/regcred-dev kind demo --keep" in result.stdout.splitlines()
 
 
 @pytest.mark.parametrize(

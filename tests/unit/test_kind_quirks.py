@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from regcred.kind import quirks, runcwrapper
+from regcred_dev.kind import quirks, runcwrapper
 
 # A bounding set lacking only CAP_SYS_RESOURCE (bit 24), as on the VMs that showed the quirk.
 STATUS_WITHOUT_SYS_RESOURCE = "Name:\tcat\nCapInh:\t0000000000000000\nCapBnd:\t000001fffeffffff\n"

@@ -1,9 +1,16 @@
 """kopf wiring, and nothing else: `kopf run -m regcred.handlers` or `regcred run`.
 
-kopf holds the RegistryCredentials' finalizer and tells the controller about
-changes by name; the controller's own informers (RegistryCredentials included,
-label-selected for Secrets) are its only record of the cluster, and its work
-queue does everything else, cleanup and the periodic resync included.
+kopf's one job is deletion: it holds the `regcred.dev/cleanup` finalizer on every
+RegistryCredential and TenantRegistryCredential, and when one is deleted its delete
+handler hands the cleanup to the controller and removes the finalizer once that is
+done. Around that job kopf logs in (as the controller does), runs the controller
+from startup to cleanup, and turns SIGTERM and SIGINT into a clean stop.
+
+Changes are not kopf's: the controller's own informers (RegistryCredentials included)
+see every change and queue the work, so kopf has no create, update or resume
+handler. With none, kopf would still write a diff base annotation on every change
+that nothing reads; `NoDiffBase` keeps it nowhere. docs/architecture.md ("What kopf
+does") lists every request kopf sends.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from regcred.kube.resources import credential_key
 from regcred.models import API_GROUP, API_VERSION, PLURAL, TENANT_PLURAL
 from regcred.controller import Controller
 
-__all__ = ["FINALIZER"]
+__all__ = ["FINALIZER", "NoDiffBase"]
 
 FINALIZER = f"{API_GROUP}/cleanup"
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
@@ -37,6 +44,20 @@ CLEANUP_WAIT_SECONDS = 10.0
 log = logging.getLogger(__name__)
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """kopf's record of the last handled spec, kept nowhere: only change handlers read it, and we have none.
+
+    Without one, every event is a creation to kopf, which with no creation handler
+    does nothing; deletion is told apart by the deletion timestamp, never by the diff.
+    """
+
+    def fetch(self, *, body: kopf.Body) -> None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        pass
+
+
 @kopf.on.login()
 def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
     """Log kopf in exactly as the controller does (explicit kubeconfig, $KUBECONFIG, or in-cluster)."""
@@ -48,9 +69,7 @@ def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
 def start_controller(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=API_GROUP, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.enabled = False  # we post our own Events, on transitions only
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -80,16 +99,6 @@ def stop_controller(memo: kopf.Memo, **_: Any) -> None:
     controller: Controller | None = memo.get("controller")
     if controller is not None:
         controller.stop()
-
-
-@kopf.on.resume(*RESOURCE)
-@kopf.on.create(*RESOURCE)
-@kopf.on.update(*RESOURCE)
-@kopf.on.resume(*TENANT_RESOURCE)
-@kopf.on.create(*TENANT_RESOURCE)
-@kopf.on.update(*TENANT_RESOURCE)
-def credential_changed(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
-    memo["controller"].enqueue_credential(credential_key(namespace, name))
 
 
 @kopf.on.delete(*RESOURCE)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from regcred.controlplane.build import cache_root
-from regcred.kind.docker import (
+from regcred_dev.controlplane.build import cache_root
+from regcred_dev.kind.docker import (
     DockerError,
     docker_client,
     ensure_cached_image,

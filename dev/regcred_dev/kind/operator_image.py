@@ -14,8 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from regcred.kind.debian import ensure_python_base_image
-from regcred.kind.docker import DOCKER_ENV, DockerError, progress
+from regcred_dev.kind.debian import ensure_python_base_image
+from regcred_dev.kind.docker import DOCKER_ENV, DockerError, progress
 
 __all__ = ["DEV_IMAGE", "build_operator_image", "buildkit_client"]
 

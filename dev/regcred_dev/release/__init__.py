@@ -1,11 +1,11 @@
 """Releases: every artifact of one version from one command (`make release`).
 
-Dev tooling beside `regcred.kind`: it shells out to docker, crane, helm, cosign and syft
-(pinned `GoTool`s, `regcred.release.tools`) and imports neither kopf nor the Kubernetes
-client. `regcred.release.versions` reads where the checkout states its version.
+Dev tooling beside `regcred_dev.kind`: it shells out to docker, crane, helm, cosign and syft
+(pinned `GoTool`s, `regcred_dev.release.tools`) and imports neither kopf nor the Kubernetes
+client. `regcred_dev.release.versions` reads where the checkout states its version.
 """
 
-from regcred.release.pipeline import (
+from regcred_dev.release.pipeline import (
     CHART_NAME,
     IMAGE_NAME,
     Endpoint,
@@ -16,7 +16,7 @@ from regcred.release.pipeline import (
     make_release,
     verify_commands,
 )
-from regcred.release.versions import (
+from regcred_dev.release.versions import (
     ReleaseError,
     VersionPlace,
     check_release_version,

@@ -1,4 +1,4 @@
-"""`regcred demo` (`make demo`): the operator on a local control plane with the example manifests.
+"""`regcred-dev demo` (`make demo`): the operator on a local control plane with the example manifests.
 
 Starts a control plane, installs the CRD, runs the operator in-process, applies
 `examples/`, prints what got synced, and keeps everything running until Ctrl-C
@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from regcred.config import OperatorConfig
-from regcred.controlplane.kubectl import Kubectl, wait_for
-from regcred.controlplane.runner import LocalControlPlane
 from regcred.handlers.runner import OperatorThread
+from regcred_dev.controlplane.kubectl import Kubectl, wait_for
+from regcred_dev.controlplane.runner import LocalControlPlane
 
 __all__ = ["run_demo"]
 

@@ -1,12 +1,12 @@
 """A kind cluster on hosts without a registry: pinned kind, a locally made node image.
 
-Dev tooling beside `regcred.controlplane`: it shells out to docker, kind and kubectl
+Dev tooling beside `regcred_dev.controlplane`: it shells out to docker, kind and kubectl
 and imports neither kopf nor the Kubernetes client. Also here: a private registry
 (`RegistryServer`, `ContainerRegistry`) for the kind demo and the tests, and the
 pinned Go tools it runs (`GoTool`).
 """
 
-from regcred.kind.cluster import (
+from regcred_dev.kind.cluster import (
     KindCluster,
     KindError,
     cluster_exists,
@@ -15,23 +15,23 @@ from regcred.kind.cluster import (
     kind_config,
     load_image,
 )
-from regcred.kind.debian import (
+from regcred_dev.kind.debian import (
     PYTHON_BASE_RECIPE,
     DebianImageRecipe,
     ensure_debian_image,
     ensure_python_base_image,
 )
-from regcred.kind.docker import DockerError, engine_reachable
-from regcred.kind.gotools import GoTool
-from regcred.kind.node import (
+from regcred_dev.kind.docker import DockerError, engine_reachable
+from regcred_dev.kind.gotools import GoTool
+from regcred_dev.kind.node import (
     KIND_VERSION,
     NodeImage,
     ensure_kind,
     ensure_node_image,
 )
-from regcred.kind.quirks import HostQuirks
-from regcred.kind.registry import ContainerRegistry, RegistryError, RegistryServer
-from regcred.kind.tenant import build_tenant_program
+from regcred_dev.kind.quirks import HostQuirks
+from regcred_dev.kind.registry import ContainerRegistry, RegistryError, RegistryServer
+from regcred_dev.kind.tenant import build_tenant_program
 
 __all__ = [
     "KIND_VERSION",

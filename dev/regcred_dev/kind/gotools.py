@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from regcred.controlplane.build import (
+from regcred_dev.controlplane.build import (
     BuildError,
     cache_root,
     exclusive_lock,
     go_build,
     go_environment,
 )
-from regcred.kind.docker import progress
+from regcred_dev.kind.docker import progress
 
 __all__ = ["GoTool"]
 

@@ -39,10 +39,10 @@ from typing import Self
 
 import yaml
 
-from regcred.controlplane.certs import ControlPlanePki, make_pki
-from regcred.controlplane.runner import free_port, spawn_logged
-from regcred.kind.docker import DockerError, docker_client, image_exists, run_docker
-from regcred.kind.gotools import GoTool
+from regcred_dev.controlplane.certs import ControlPlanePki, make_pki
+from regcred_dev.controlplane.runner import free_port, spawn_logged
+from regcred_dev.kind.docker import DockerError, docker_client, image_exists, run_docker
+from regcred_dev.kind.gotools import GoTool
 
 __all__ = [
     "CRANE",
@@ -191,7 +191,7 @@ class RegistryServer:
     def start(self) -> None:
         """Write the CA, htpasswd and config, start the registry, wait until it answers.
 
-        Building a missing binary raises `regcred.controlplane.BuildError`.
+        Building a missing binary raises `regcred_dev.controlplane.BuildError`.
         """
         registry_bin = self._registry_bin or REGISTRY.ensure()
         # Built now, so a caller never pays for (or times out on) the build later.
@@ -430,7 +430,7 @@ class ContainerRegistry(RegistryServer):
     """`registry serve` in container `name` on Docker network `network`, at ``name:5000``.
 
     The node pulls ``NAME:5000/...`` like any registry, through Docker's DNS; make it
-    trust `ca_file` with `regcred.kind.cluster.trust_registry`.
+    trust `ca_file` with `regcred_dev.kind.cluster.trust_registry`.
     """
 
     def __init__(

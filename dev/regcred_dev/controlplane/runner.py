@@ -33,8 +33,8 @@ from typing import Any, Self, TypeVar
 
 import yaml
 
-from regcred.controlplane.build import ensure_binaries
-from regcred.controlplane.certs import SERVICE_CLUSTER_IP_RANGE, ControlPlanePki, make_pki
+from regcred_dev.controlplane.build import ensure_binaries
+from regcred_dev.controlplane.certs import SERVICE_CLUSTER_IP_RANGE, ControlPlanePki, make_pki
 
 __all__ = ["ControlPlaneError", "LocalControlPlane", "free_port", "spawn_logged"]
 

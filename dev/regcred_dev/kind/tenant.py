@@ -1,7 +1,7 @@
 """The tenants' private image's program: a static C executable that needs no base image.
 
 Built from ``tenant_app.c`` (package data) with the host's gcc; pushed with
-`regcred.kind.registry.RegistryServer.push_program`, it runs on a kind node as is.
+`regcred_dev.kind.registry.RegistryServer.push_program`, it runs on a kind node as is.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
-from regcred.controlplane.build import BuildError
+from regcred_dev.controlplane.build import BuildError
 
 __all__ = ["TENANT_APP_SOURCE", "build_tenant_program"]
 

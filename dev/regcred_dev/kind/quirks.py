@@ -2,7 +2,7 @@
 
 1. ``docker run --privileged`` fails with "unable to apply caps" when the host's
    capability bounding set lacks a capability Docker asks for. Fix: a runc wrapper
-   (`regcred.kind.runcwrapper`) registered with dockerd as runtime ``regcred-runc``
+   (`regcred_dev.kind.runcwrapper`) registered with dockerd as runtime ``regcred-runc``
    (daemon.json merged, dockerd sent SIGHUP), and a ``docker`` shim first on kind's
    PATH that adds ``--runtime=regcred-runc`` to ``docker run``/``create``. The default
    runtime is left alone, so other containers on the host behave as before.
@@ -28,8 +28,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from regcred.controlplane.build import cache_root
-from regcred.kind.docker import DockerError, docker_client, progress, run_docker
+from regcred_dev.controlplane.build import cache_root
+from regcred_dev.kind.docker import DockerError, docker_client, progress, run_docker
 
 __all__ = [
     "RUNTIME_NAME",
@@ -64,7 +64,7 @@ class HostQuirks:
         return RUNTIME_NAME if self.privileged_caps_fail else None
 
     def describe(self) -> list[str]:
-        """Human-readable lines for ``regcred kind build``."""
+        """Human-readable lines for ``regcred-dev kind build``."""
         return [
             "privileged containers fail to apply caps: "
             + (

@@ -1,6 +1,6 @@
 """kubectl bound to one cluster's kubeconfig: how the demos talk to their cluster.
 
-`regcred.kind` imports no Kubernetes client; it runs the pinned kubectl that
+`regcred_dev.kind` imports no Kubernetes client; it runs the pinned kubectl that
 `ensure_binaries` builds. Also a poll loop for what kubectl shows only eventually.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from regcred.controlplane.build import ensure_binaries
+from regcred_dev.controlplane.build import ensure_binaries
 
 __all__ = ["Kubectl", "KubectlError", "wait_for"]
 

@@ -1,7 +1,7 @@
 """`make release`: the image, the chart, the Python distribution, an SBOM and signatures.
 
 One run makes, for version X.Y.Z of a checkout whose every version place says X.Y.Z
-(`regcred.release.versions`):
+(`regcred_dev.release.versions`):
 
 - the wheel and sdist (``python -m build``), checked by ``twine check --strict``;
 - the operator's image (the Dockerfile, BuildKit; ``PYTHON_IMAGE`` as given), pushed as
@@ -36,11 +36,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from regcred.kind.docker import progress
-from regcred.kind.operator_image import buildkit_client
-from regcred.kind.registry import RegistryServer
-from regcred.release.tools import COSIGN, CRANE, HELM, REGISTRY, SYFT
-from regcred.release.versions import ReleaseError, check_release_version
+from regcred_dev.kind.docker import progress
+from regcred_dev.kind.operator_image import buildkit_client
+from regcred_dev.kind.registry import RegistryServer
+from regcred_dev.release.tools import COSIGN, CRANE, HELM, REGISTRY, SYFT
+from regcred_dev.release.versions import ReleaseError, check_release_version
 
 __all__ = [
     "CHART_NAME",

@@ -1,4 +1,4 @@
-"""`regcred kind demo` (`make demo-kind`): a tenant Pod on a real node pulls a private image.
+"""`regcred-dev kind demo` (`make demo-kind`): a tenant Pod on a real node pulls a private image.
 
 On a kind cluster of the locally built node image, with the operator installed from
 its own image as deploy/kind says, it shows the problem and the fix in order:
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from regcred.controlplane.kubectl import Kubectl, wait_for
-from regcred.kind.cluster import (
+from regcred_dev.controlplane.kubectl import Kubectl, wait_for
+from regcred_dev.kind.cluster import (
     KindCluster,
     certs_d_folder,
     create_cluster,
@@ -33,9 +33,9 @@ from regcred.kind.cluster import (
     load_image,
     trust_registry,
 )
-from regcred.kind.operator_image import build_operator_image
-from regcred.kind.registry import ContainerRegistry
-from regcred.kind.tenant import build_tenant_program
+from regcred_dev.kind.operator_image import build_operator_image
+from regcred_dev.kind.registry import ContainerRegistry
+from regcred_dev.kind.tenant import build_tenant_program
 
 __all__ = ["DemoSettings", "run_kind_demo"]
 
@@ -57,7 +57,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """What `regcred kind demo` was asked for."""
+    """What `regcred-dev kind demo` was asked for."""
 
     name: str  # the kind cluster; the registry container is NAME-registry
     source: Path  # the checkout holding the Dockerfile and deploy/kind
@@ -266,7 +266,7 @@ def _clean_up(settings: DemoSettings, registry: ContainerRegistry | None) -> Non
     if settings.keep:
         print(f"\nkept: kind cluster {settings.name}"
               + (f" and registry container {registry.name}" if registry else "")
-              + f"; remove with: regcred kind down --name {settings.name}"
+              + f"; remove with: regcred-dev kind down --name {settings.name}"
               + (f" && docker rm --force {registry.name}" if registry else ""), flush=True)
         return
     print(f"\ncleaning up: deleting kind cluster {settings.name} and its registry", flush=True)

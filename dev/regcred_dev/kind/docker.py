@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from regcred.controlplane.build import exclusive_lock
+from regcred_dev.controlplane.build import exclusive_lock
 
 __all__ = [
     "DOCKER_ENV",

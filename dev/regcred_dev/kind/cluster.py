@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from regcred.controlplane.build import cache_root, ensure_binaries
-from regcred.kind.docker import DockerError, progress, run_docker
-from regcred.kind.node import NodeImage, ensure_kind, ensure_node_image
+from regcred_dev.controlplane.build import cache_root, ensure_binaries
+from regcred_dev.kind.docker import DockerError, progress, run_docker
+from regcred_dev.kind.node import NodeImage, ensure_kind, ensure_node_image
 
 __all__ = [
     "KindCluster",

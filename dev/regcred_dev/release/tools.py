@@ -1,6 +1,6 @@
 """The pinned Go commands a release runs: helm, cosign, syft and actionlint.
 
-Each is a `GoTool` (regcred.kind.gotools): built from the Go module proxy through a
+Each is a `GoTool` (regcred_dev.kind.gotools): built from the Go module proxy through a
 wrapper module whose committed go.sum (``modules/NAME/go.sum`` beside this file) checks
 every download, cached under ``<regcred cache>/tools/NAME-VERSION/`` so a new pin is a
 new folder. ``$REGCRED_<NAME>`` names a binary to use instead of building one.
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from importlib import resources
 
-from regcred.kind.gotools import GoTool
-from regcred.kind.registry import CRANE, REGISTRY
+from regcred_dev.kind.gotools import GoTool
+from regcred_dev.kind.registry import CRANE, REGISTRY
 
 __all__ = [
     "ACTIONLINT",

@@ -3,12 +3,12 @@
 ``kind build node-image`` fetches etcd, CoreDNS, pause, kindnetd and the storage
 provisioner from registries, so this module does its steps itself:
 
-- the node's base is a debootstrapped Debian bookworm (`regcred.kind.debian`) with
+- the node's base is a debootstrapped Debian bookworm (`regcred_dev.kind.debian`) with
   containerd, runc and the CNI plugins from Debian, plus kind's own files
   (``images/base/files`` of the pinned kind module);
 - kubelet, kubeadm, kube-scheduler and kube-proxy come from the control plane's
   Kubernetes wrapper module; kube-apiserver, kube-controller-manager, kubectl and etcd
-  are the control plane's own binaries (`regcred.controlplane.build`);
+  are the control plane's own binaries (`regcred_dev.controlplane.build`);
 - the images kubeadm asks for are made from those binaries with ``docker import``
   (CoreDNS from a wrapper main with only the plugins kubeadm's Corefile uses, pause
   compiled from Kubernetes' ``pause.c``) and preloaded into the node's containerd;
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from regcred.controlplane.build import (
+from regcred_dev.controlplane.build import (
     ETCD_VERSION,
     KUBERNETES_VERSION,
     BuildError,
@@ -43,8 +43,8 @@ from regcred.controlplane.build import (
     go_environment,
     prepare_module,
 )
-from regcred.kind.debian import DebianImageRecipe, ensure_debian_image, import_rootfs
-from regcred.kind.docker import (
+from regcred_dev.kind.debian import DebianImageRecipe, ensure_debian_image, import_rootfs
+from regcred_dev.kind.docker import (
     DockerError,
     ensure_cached_image,
     exclusive_lock,
@@ -52,7 +52,7 @@ from regcred.kind.docker import (
     progress,
     run_docker,
 )
-from regcred.kind.quirks import (
+from regcred_dev.kind.quirks import (
     RUNTIME_NAME,
     HostQuirks,
     install_capability_runtime,
