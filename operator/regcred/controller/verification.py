@@ -35,7 +35,7 @@ class _Checked:
 
 
 def _enabled(record: CredentialRecord) -> bool:
-    return record.spec is not None and record.spec.verify is not None and record.spec.verify.enabled
+    return record.usable and record.spec is not None and record.spec.verify is not None and record.spec.verify.enabled
 
 
 class VerificationScheduler:
