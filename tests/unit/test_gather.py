@@ -241,3 +241,10 @@ def test_a_tenant_credential_whose_key_does_not_fit_a_label_is_refused_and_clean
         {},
     )
     assert namespaces_touched(state, record, SCOPE) == set()
+
+
+def test_a_credential_is_finalized_only_once_kopfs_finalizer_is_on_it():
+    body = {"metadata": {"name": "c", "uid": "u"}, "spec": {"registries": []}}
+    assert not credential_record(body).finalized
+    body["metadata"]["finalizers"] = ["example.com/other", "regcred.dev/cleanup"]
+    assert credential_record(body).finalized

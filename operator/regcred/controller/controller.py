@@ -238,7 +238,7 @@ class Controller:
         finally:
             self.gate.leave(record.key)
 
-    def _handler(self, item: WorkItem) -> Callable[[CredentialRecord], None]:
+    def _handler(self, item: SyncCredential | SyncNamespace | WriteStatus | Verify) -> Callable[[CredentialRecord], None]:
         match item:
             case SyncCredential():
                 return self._sync_credential
@@ -248,8 +248,6 @@ class Controller:
                 return self._write_status
             case Verify():
                 return lambda record: self.verifier.verify(record, self._content(record))
-            case CleanUp() | FindOrphans() | RemoveOrphan():
-                raise TypeError(f"{item} is not a credential's own work")
             case _:
                 assert_never(item)
 
