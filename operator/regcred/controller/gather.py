@@ -243,11 +243,15 @@ def sharers_to_recheck(
     changed = new or old
     assert changed is not None
     names = {record.secret_name for record in (old, new) if record is not None and record.secret_name}
+    others = {
+        other.key: other for name in names for other in state.credentials_with_secret_name(name)
+        if other.key != changed.key
+    }
+    if not others:
+        return set()  # the usual case: nobody shares the name, no namespace to look at
     reach = _targeted_by(state, old, scope) | _targeted_by(state, new, scope) | cleanup_namespaces(state, changed)
     found = set()
-    for other in {other.key: other for name in names for other in state.credentials_with_secret_name(name)}.values():
-        if other.key == changed.key:
-            continue
+    for other in others.values():
         left = cleanup_namespaces(state, other)
         found |= {
             (other.key, namespace)
