@@ -490,3 +490,9 @@ def test_added_annotation_reads_both_formats_and_writes_back_the_same(value, rec
     parsed = parse_added_annotation(value)
     assert [(entry.secret_name, entry.credential) for entry in parsed] == list(records)
     assert parse_added_annotation(format_added_annotation(parsed)) == parsed
+
+
+def test_records_naming_no_possible_credential_name_none() -> None:
+    recorded = "a=acme,b=team-a_pull,c=../../api/v1/secrets,d=UPPER,e=" + "x" * 64
+    account = ServiceAccountState(NS, "default", "1", (), parse_added_annotation(recorded))
+    assert account.recording_credentials == {"acme", "team-a_pull"}

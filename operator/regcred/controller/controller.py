@@ -65,7 +65,7 @@ from regcred.errors import KubeError, UnavailableError
 from regcred.kube.client import KubeClient
 from regcred.kube.resources import CredentialRecord, credential_exists
 from regcred.metrics import Metrics
-from regcred.planning.plan import Outcome, OutcomeKind
+from regcred.planning.plan import Outcome, OutcomeKind, is_credential_key
 from regcred.planning.selection import NamespaceInfo
 from regcred.planning.sources import ResolvedContent
 from regcred.workqueue import WorkQueue
@@ -345,7 +345,8 @@ class Controller:
     def _find_orphans(self) -> None:
         self.queue.add(FindOrphans(), delay=self.config.resync_seconds)
         for key in sorted(self.caches.credentials_with_traces()):
-            if self.caches.credential(key) is None:
+            # A label or record someone wrote by hand may name no possible credential: never ask for it.
+            if is_credential_key(key) and self.caches.credential(key) is None:
                 self.queue.add(RemoveOrphan(key))
 
     def _remove_orphan(self, key: str) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -51,6 +52,7 @@ __all__ = [
     "credential_owner",
     "data_digest",
     "format_added_annotation",
+    "is_credential_key",
     "parse_added_annotation",
     "plan_namespace",
     "replica_manifest",
@@ -61,6 +63,14 @@ MANAGED_BY_VALUE = "regcred-operator"
 CREDENTIAL_LABEL = f"{API_GROUP}/credential"
 CONTENT_HASH_ANNOTATION = f"{API_GROUP}/content-hash"
 ADDED_PULL_SECRETS_ANNOTATION = f"{API_GROUP}/added-pull-secrets"
+# A credential's key as records and labels carry it: a name, or `namespace_name`, and at
+# most 63 characters (a label value). Anything else in a record names no credential.
+_CREDENTIAL_KEY = re.compile(r"^(?=.{1,63}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?_)?[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
+
+
+def is_credential_key(value: str) -> bool:
+    """Whether `value` could be a credential's key (see `_CREDENTIAL_KEY`)."""
+    return _CREDENTIAL_KEY.match(value) is not None
 
 
 def data_digest(data: Mapping[str, str]) -> str:
@@ -136,8 +146,16 @@ class ServiceAccountState:
 
     @property
     def recording_credentials(self) -> frozenset[str]:
-        """The credentials named by this account's records."""
-        return frozenset(entry.credential for entry in self.added_by_operator if entry.credential)
+        """The credentials named by this account's records.
+
+        A record naming something that cannot be a credential's key (whoever can edit the
+        account can write one) names none: it never leads the operator anywhere.
+        """
+        return frozenset(
+            entry.credential
+            for entry in self.added_by_operator
+            if entry.credential and is_credential_key(entry.credential)
+        )
 
 
 @dataclass(frozen=True)
