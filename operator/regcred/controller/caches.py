@@ -251,7 +251,10 @@ class Caches:
 
     def credentials_with_traces(self) -> set[str]:
         """The keys that replicas' labels or ServiceAccounts' records name, existing or not."""
-        return {*self.replica_informer.index_values(CREDENTIAL), *self.service_account_informer.index_values(ADDED_ENTRY)}
+        return {
+            *self.replica_informer.index_values(CREDENTIAL),
+            *self.service_account_informer.index_values(ADDED_ENTRY),
+        }
 
     def sources(self) -> Mapping[tuple[str, str], SourceSecret]:
         merged: dict[tuple[str, str], SourceSecret] = {}

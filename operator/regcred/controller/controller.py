@@ -209,7 +209,9 @@ class Controller:
     def _on_replica(self, key: tuple[str, str], old: object, new: object) -> None:
         if self.caches.namespace(key[0]) is None:
             return
-        for credential in credentials_for_replica(self.caches, key[0], (old, new), self.scope):  # type: ignore[arg-type]
+        replicas = (old, new)  # SecretState or None
+        found = credentials_for_replica(self.caches, key[0], replicas, self.scope)  # type: ignore[arg-type]
+        for credential in found:
             self.queue.add(SyncNamespace(credential, key[0]))
 
     def _on_source(self, key: tuple[str, str], old: object, new: object) -> None:

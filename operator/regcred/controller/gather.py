@@ -224,10 +224,14 @@ def credentials_for_service_account(
     """Credentials that target the account's namespace, or whose records it carried or carries."""
     present = [account for account in accounts if account is not None]
     recording = {key for account in present for key in account.recording_credentials}
-    old_records = {entry.secret_name for account in present for entry in account.added_by_operator if entry.credential is None}
+    old_records = {
+        entry.secret_name for account in present for entry in account.added_by_operator if entry.credential is None
+    }
     # An old name-only record belongs to the owner of the copy of that name.
     copy_owners = {
-        replica.credential for replica in state.replicas_in(namespace) if replica.name in old_records and replica.credential
+        replica.credential
+        for replica in state.replicas_in(namespace)
+        if replica.name in old_records and replica.credential
     }
     return _targeting(state, [state.namespace(namespace)], scope) | recording | copy_owners
 

@@ -336,7 +336,9 @@ def _recorded_by(entry: AddedEntry, view: NamespaceView, intent: CredentialInten
     return copy is not None and _is_ours(copy, intent)
 
 
-def _service_account_writes(view: NamespaceView, intent: CredentialIntent, mode: EntryMode) -> tuple[ServiceAccountEdit, ...]:
+def _service_account_writes(
+    view: NamespaceView, intent: CredentialIntent, mode: EntryMode
+) -> tuple[ServiceAccountEdit, ...]:
     """Our records to add or drop, and the entries whose last record goes with them.
 
     Records under any other name than the current secretName (a former one) always go;
