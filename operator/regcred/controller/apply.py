@@ -186,7 +186,12 @@ class Applier:
             else:
                 self._caches.service_account_informer.observe_state(key, fresh, fresh.resource_version)
 
-    def recheck_foreign(self, secret_name: str) -> None:
-        """Foreign Secrets are not watched: on each full pass, see whether they are still there."""
+    def recheck_foreign(self, secret_name: str, namespaces: set[str]) -> None:
+        """Foreign Secrets are not watched: on each full pass, see whether they are still there.
+
+        Only in the credential's own `namespaces`: others' conflicts are theirs to re-read.
+        """
         for namespace, name in self._caches.foreign.named(secret_name):
+            if namespace not in namespaces:
+                continue
             self._note_secret(namespace, name, read_secret_state(self._client, namespace, name))

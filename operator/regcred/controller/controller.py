@@ -276,10 +276,10 @@ class Controller:
         if record.namespace is not None and not self.caches.sources_synced(record.namespace):
             self.queue.add(SyncCredential(record.key), delay=SOURCES_WAIT_SECONDS)  # its Secrets are being listed
             return
-        self.applier.recheck_foreign(record.secret_name)
+        touched = namespaces_touched(self.caches, record, self.scope)
+        self.applier.recheck_foreign(record.secret_name, touched)
         content = self._resolve(record)  # sources may have changed since the last pass
         self.verifier.schedule(record, content)
-        touched = namespaces_touched(self.caches, record, self.scope)
         self.status.keep_namespaces(record.key, touched)
         for namespace in sorted(touched):
             self.queue.add(SyncNamespace(record.key, namespace))
