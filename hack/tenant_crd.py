@@ -30,7 +30,11 @@ DESCRIPTION = (
     "itself; never any other namespace, whatever the spec says. Without a tenant label "
     "configured it serves only its own namespace. Its source Secrets are read from its own "
     "namespace. Where a RegistryCredential uses the same secret name in a namespace, the "
-    "RegistryCredential keeps it and this credential reports a conflict there."
+    "RegistryCredential keeps it and this credential reports a conflict there. Its namespace and "
+    "name together must be at most 62 characters (the copies' regcred.dev/credential label holds "
+    "both); the API server cannot check the namespace here, so a longer one is accepted and the "
+    "operator refuses it in its status: it copies nothing, and deleting it removes nothing it did "
+    "not add."
 )
 OWN_NAMESPACE_RULE = {
     "rule": "!has(self.namespace)",

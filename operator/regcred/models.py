@@ -20,6 +20,7 @@ __all__ = [
     "RegistryCredentialStatus",
     "RegistryOverride",
     "API_VERSION",
+    "FINALIZER",
     "KIND",
     "PLURAL",
     "DockerConfigSecretRef",
@@ -42,6 +43,8 @@ PLURAL = "registrycredentials"
 # every source Secret read from that namespace.
 TENANT_KIND = "TenantRegistryCredential"
 TENANT_PLURAL = "tenantregistrycredentials"
+# kopf holds it on both kinds; the controller writes nothing for a credential without it.
+FINALIZER = f"{API_GROUP}/cleanup"
 
 MAX_REGISTRIES = 32
 MAX_DOCKER_CONFIG_REFS = 16

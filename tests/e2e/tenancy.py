@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +103,22 @@ class TenantWorld:
         self.cluster.rbac.delete_cluster_role(self.role)
         for api in (self.tenant, self.admin):
             api.api_client.close()
+
+
+@contextmanager
+def bounded_world(cluster: Any, kubectl: Any, workdir: Path, poll: Any) -> Iterator[TenantWorld]:
+    """A TenantWorld with the tenant-boundary policy in force (removed afterwards)."""
+    objects = boundary_objects(kubectl, workdir)
+    apply_objects(kubectl, objects)
+    world = TenantWorld(cluster)
+    try:
+        # Policies are loaded by the API server a moment after they are written.
+        poll(lambda: world.create_namespace(world.tenant, {TENANT_LABEL: "probe"}) is None,
+             what="the policy to take effect")
+        yield world
+    finally:
+        world.close()
+        delete_objects(kubectl, objects)
 
 
 def apply_objects(kubectl: Any, objects: list[dict[str, Any]]) -> None:

@@ -205,3 +205,28 @@ def test_a_source_change_touches_only_the_credential_that_reads_it(
     # One replica update per namespace of the credential that reads the Secret, nothing else.
     assert running_operator.controller.stats.writes - writes_before == len(rotated_namespaces)
     assert resource_versions(cluster, bystander_namespaces, bystander_name, credentials) == untouched
+
+
+def test_records_in_the_old_name_only_format_are_taken_up_by_the_copys_owner(
+    cluster, make_namespace, credentials, sources, wait_for
+):
+    """As an earlier version left them: `name` alone. The credential whose copy is there
+    rewrites its own to `name=credential`; one with no copy there stays, as nobody's."""
+    tenant, namespaces, _, name = setup_tenant(make_namespace, credentials, sources, count=1)
+    namespace = namespaces[0]
+    wait_patched(cluster, wait_for, namespace, name)
+    annotation = "regcred.dev/added-pull-secrets"
+
+    def records() -> set[str]:
+        annotations = cluster.core.read_namespaced_service_account("default", namespace).metadata.annotations
+        return set(((annotations or {}).get(annotation) or "").split(",")) - {""}
+
+    cluster.core.patch_namespaced_service_account("default", namespace, {
+        "metadata": {"annotations": {annotation: f"{name},left-by-an-old-version"}},
+        "imagePullSecrets": [{"name": name}, {"name": "left-by-an-old-version"}],
+    })
+    wait_for(lambda: records() == {f"{name}={name}", "left-by-an-old-version"}, what="the record rewritten")
+
+    credentials.delete(name)
+    assert pull_secret_names(cluster, namespace) == ["left-by-an-old-version"]
+    assert records() == {"left-by-an-old-version"}

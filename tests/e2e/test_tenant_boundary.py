@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 from kubernetes import client
-from tenancy import TENANT_LABEL, TenantWorld, apply_objects, boundary_objects, delete_objects, refused
+from tenancy import TENANT_LABEL, TenantWorld, bounded_world, refused
 
 from e2e.conftest import poll
 
@@ -20,17 +20,8 @@ SELECTION_LABEL = "regcred.dev/pull-from"
 
 @pytest.fixture
 def world(cluster, kubectl, tmp_path) -> Iterator[TenantWorld]:
-    objects = boundary_objects(kubectl, tmp_path)
-    apply_objects(kubectl, objects)
-    world = TenantWorld(cluster)
-    try:
-        # Policies are loaded by the API server a moment after they are written.
-        poll(lambda: world.create_namespace(world.tenant, {TENANT_LABEL: "probe"}) is None,
-             what="the policy to take effect")
+    with bounded_world(cluster, kubectl, tmp_path, poll) as world:
         yield world
-    finally:
-        world.close()
-        delete_objects(kubectl, objects)
 
 
 def create(world: TenantWorld, api: client.CoreV1Api, labels: dict[str, str]) -> str | None:

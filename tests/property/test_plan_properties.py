@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from regcred.models import KIND
 from regcred.planning.plan import (
     CONTENT_HASH_ANNOTATION,
+    AddedEntry,
     CredentialIntent,
     NamespaceView,
     SecretCreate,
@@ -86,7 +87,7 @@ class Namespace:
                     account,
                     resource_version=version,
                     image_pull_secrets=write.image_pull_secrets,
-                    added_by_operator=tuple(sorted(write.added_by_operator)),
+                    added_by_operator=tuple(sorted(write.added_by_operator, key=str)),
                 )
 
     def contents(self) -> tuple:
@@ -138,13 +139,16 @@ def service_accounts(draw) -> dict[str, ServiceAccountState]:
     accounts = {}
     for index, name in enumerate(draw(st.sets(st.sampled_from(ACCOUNT_NAMES)))):
         entries = draw(st.lists(st.sampled_from(ENTRY_NAMES), max_size=4, unique=True))
-        recorded = draw(st.sets(st.sampled_from(SECRET_NAMES)))
+        # Records name us, another credential, or (the old format) nobody.
+        recorded = draw(st.sets(st.builds(
+            AddedEntry, st.sampled_from(SECRET_NAMES), st.sampled_from([CREDENTIAL, "other-credential", None])
+        )))
         accounts[name] = ServiceAccountState(
             namespace=NAMESPACE,
             name=name,
             resource_version=str(100 + index),
             image_pull_secrets=tuple(entries),
-            added_by_operator=tuple(sorted(recorded)),
+            added_by_operator=tuple(sorted(recorded, key=str)),
         )
     return accounts
 
@@ -197,6 +201,18 @@ def test_a_plan_applied_leaves_nothing_to_do(situation) -> None:
 def test_a_plan_touches_only_what_the_operator_owns(situation) -> None:
     found, accounts, intent, targeted, claimed_by = situation
     plan = plan_namespace(Namespace(found, accounts).view(intent, targeted, claimed_by), intent)
+    after = Namespace(dict(found), dict(accounts))
+    for write in plan.writes:
+        after.apply(write)
+
+    def copy_is_ours(name: str) -> bool:
+        # An old name-only record belongs to the credential whose copy of that name is
+        # there (before the plan, or made ours by it).
+        return any(
+            (copy := secrets.get(name)) is not None and copy.managed and copy.credential == CREDENTIAL
+            for secrets in (found, after.secrets)
+        )
+
     created: set[str] = set()
     for write in plan.writes:
         match write:
@@ -207,10 +223,17 @@ def test_a_plan_touches_only_what_the_operator_owns(situation) -> None:
             case ServiceAccountEdit():
                 before = accounts[write.name]
                 removed = set(before.image_pull_secrets) - set(write.image_pull_secrets)
-                assert removed <= set(before.added_by_operator), (
-                    f"{write.name}: removed {removed - set(before.added_by_operator)}, "
-                    "which the operator never recorded adding"
+                recorded = {entry.secret_name for entry in before.added_by_operator}
+                assert removed <= recorded, (
+                    f"{write.name}: removed {removed - recorded}, which the operator never recorded adding"
                 )
+                others = {
+                    entry for entry in before.added_by_operator
+                    if entry.credential not in (None, CREDENTIAL)
+                    or (entry.credential is None and not copy_is_ours(entry.secret_name))
+                }
+                assert others <= set(write.added_by_operator), "another credential's record was dropped"
+                assert not removed & {entry.secret_name for entry in others}, "an entry another credential recorded went"
                 kept = [e for e in before.image_pull_secrets if e in write.image_pull_secrets]
                 assert list(write.image_pull_secrets[: len(kept)]) == kept, "kept entries reordered"
                 assert len(set(write.image_pull_secrets)) == len(write.image_pull_secrets), "duplicates"

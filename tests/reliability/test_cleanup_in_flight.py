@@ -21,6 +21,7 @@ from e2e.objects import has_default_sa, pull_secret_names, replica, tenant_spec
 from regcred.config import OperatorConfig
 from regcred.controller import Controller
 from regcred.kube.client import JsonObject, KubeClient, load_api_client
+from regcred.models import FINALIZER
 
 LATE_ACCOUNT = "late-builder"
 
@@ -52,7 +53,10 @@ def test_cleanup_waits_for_a_write_in_flight_and_leaves_nothing_behind(
     )
     password = sources.create({"password": "in-flight-pw"})
     spec = tenant_spec(tenant, password, serviceAccounts=["default", "late-*"])
-    body = {"apiVersion": "regcred.dev/v1alpha1", "kind": "RegistryCredential", "metadata": {"name": tenant}, "spec": spec}
+    # kopf is not running here: the finalizer it would add is set at creation, as the
+    # controller writes nothing for a credential without it.
+    metadata = {"name": tenant, "finalizers": [FINALIZER]}
+    body = {"apiVersion": "regcred.dev/v1alpha1", "kind": "RegistryCredential", "metadata": metadata, "spec": spec}
     created = cluster.custom.create_cluster_custom_object("regcred.dev", "v1alpha1", "registrycredentials", body)
     uid = created["metadata"]["uid"]
 
@@ -90,5 +94,8 @@ def test_cleanup_waits_for_a_write_in_flight_and_leaves_nothing_behind(
     finally:
         kube.release.set()
         controller.stop()
+        cluster.custom.patch_cluster_custom_object(
+            "regcred.dev", "v1alpha1", "registrycredentials", tenant, {"metadata": {"finalizers": None}}
+        )
         cluster.custom.delete_cluster_custom_object("regcred.dev", "v1alpha1", "registrycredentials", tenant)
         cluster.core.delete_namespace(namespace)

@@ -129,7 +129,7 @@ def end_state_problems(cluster, credential: str, tenant: Tenant, wanted: Wanted 
         if entries != expected:
             problems.append(f"{where}: imagePullSecrets {entries}, expected {expected}")
         record = recorded_entries(account)
-        expected_record = wanted.secret_name if wanted and serve else None
+        expected_record = f"{wanted.secret_name}={credential}" if wanted and serve else None
         if record != expected_record:
             problems.append(f"{where}: recorded entries {record!r}, expected {expected_record!r}")
     return problems

@@ -11,15 +11,17 @@ from regcred.controller.gather import (
     credentials_for_namespace,
     credentials_for_replica,
     credentials_for_service_account,
+    cleanup_namespaces,
     namespace_view,
     namespaces_touched,
     resolve,
+    sharers_to_recheck,
     targets,
 )
 from regcred.config import OperatorConfig
 from regcred.controller.state import ClusterSnapshot
 from regcred.kube.resources import CredentialRecord, credential_record
-from regcred.planning.plan import SecretState, ServiceAccountState
+from regcred.planning.plan import SecretState, ServiceAccountState, parse_added_annotation
 from regcred.planning.selection import NamespaceInfo
 
 SCOPE = Scope(frozenset({"kube-system"}), tenant_label="tenant")
@@ -48,7 +50,9 @@ def replica(namespace: str, name: str, owner: str | None) -> SecretState:
 
 
 def account(namespace: str, name: str, added: tuple[str, ...] = ()) -> ServiceAccountState:
-    return ServiceAccountState(namespace, name, "1", added, added)
+    """An account listing what `added` records (`name=credential`, or an old `name`)."""
+    entries = tuple(record.partition("=")[0] for record in added)
+    return ServiceAccountState(namespace, name, "1", entries, parse_added_annotation(",".join(added)))
 
 
 # Three credentials: red serves team=red, blue serves team=blue; green wants the
@@ -67,8 +71,8 @@ SNAPSHOT = ClusterSnapshot(
     },
     replicas=(replica("red-1", "shared", "red"), replica("moved", "shared", "red"), replica("blue-1", "blue", "blue")),
     service_accounts=(
-        account("red-1", "default", ("shared",)),
-        account("moved", "default", ("shared",)),
+        account("red-1", "default", ("shared=red",)),
+        account("moved", "default", ("shared",)),  # recorded before records named their credential
         account("plain", "default"),
     ),
     source_secrets={},
@@ -78,9 +82,9 @@ SNAPSHOT = ClusterSnapshot(
 @pytest.mark.parametrize(
     ("namespace", "infos", "expected"),
     [
-        ("red-1", [SNAPSHOT.namespace("red-1")], {"red", "green"}),  # served by red; green shares its name
+        ("red-1", [SNAPSHOT.namespace("red-1")], {"red"}),  # green shares its name, not its namespaces
         ("blue-1", [SNAPSHOT.namespace("blue-1")], {"blue"}),
-        ("moved", [SNAPSHOT.namespace("moved")], {"red", "blue", "green"}),
+        ("moved", [SNAPSHOT.namespace("moved")], {"red", "blue"}),
         ("plain", [SNAPSHOT.namespace("plain")], set()),  # an unrelated namespace concerns nobody
         ("plain", [NamespaceInfo("plain", {}), NamespaceInfo("plain", {"team": "blue"})], {"blue"}),
         ("new", [None, NamespaceInfo("new", {"team": "red"})], {"red"}),
@@ -95,12 +99,23 @@ def test_a_namespace_event_concerns_only_the_credentials_that_select_or_serve_it
     ("replicas", "expected"),
     [
         ([replica("blue-1", "blue", "blue")], {"blue"}),
-        ([None, replica("red-1", "shared", "red")], {"red", "green"}),
+        ([None, replica("red-1", "shared", "red")], {"red"}),  # green wants "shared", but not in red-1
         ([replica("plain", "someone-elses", None)], set()),
     ],
 )
-def test_a_replica_event_concerns_its_owner_and_the_credentials_wanting_its_name(replicas, expected):
-    assert credentials_for_replica(SNAPSHOT, replicas) == expected
+def test_a_replica_event_concerns_its_owner_and_the_credentials_wanting_its_name_there(replicas, expected):
+    namespace = next(replica.namespace for replica in replicas if replica is not None)
+    assert credentials_for_replica(SNAPSHOT, namespace, replicas, SCOPE) == expected
+
+
+def test_a_replica_event_wakes_a_credential_that_wants_its_name_in_that_namespace():
+    taker = credential("taker", "blue", secret_name="shared")
+    snapshot = ClusterSnapshot(
+        {**SNAPSHOT.credentials_by_key, taker.key: taker}, SNAPSHOT.namespaces_by_name, SNAPSHOT.replicas,
+        SNAPSHOT.service_accounts, {},
+    )
+    # red's copy in "moved" (now team=blue) went: taker may hold the name there now.
+    assert credentials_for_replica(snapshot, "moved", [replica("moved", "shared", "red"), None], SCOPE) == {"red", "taker"}
 
 
 @pytest.mark.parametrize(
@@ -108,7 +123,9 @@ def test_a_replica_event_concerns_its_owner_and_the_credentials_wanting_its_name
     [
         ("blue-1", [None, account("blue-1", "builder")], {"blue"}),
         ("plain", [account("plain", "builder")], set()),
-        ("plain", [account("plain", "builder", ("shared",)), None], {"red", "green"}),
+        ("plain", [account("plain", "builder", ("shared=red",)), None], {"red"}),
+        ("moved", [account("moved", "builder", ("shared",))], {"red", "blue"}),  # old record: the copy's owner
+        ("plain", [account("plain", "builder", ("shared",))], set()),  # old record, no copy: nobody's
     ],
 )
 def test_a_service_account_event_concerns_the_targeting_credentials_and_its_entries(namespace, accounts, expected):
@@ -120,12 +137,11 @@ def test_a_service_account_event_concerns_the_targeting_credentials_and_its_entr
     [
         (RED, {"red-1", "moved"}),  # targets red-1; left a replica and an entry in moved
         (BLUE, {"blue-1", "moved"}),
-        # Green shares red's secret name. Entries record names, not credentials, so red's
-        # namespaces are visited too (and left alone: red holds the name there).
-        (GREEN, {"red-1", "moved"}),
+        # Green shares red's secret name, but red's records and copies name red.
+        (GREEN, set()),
     ],
 )
-def test_a_credential_touches_what_it_targets_and_where_its_name_was_added(record, expected):
+def test_a_credential_touches_what_it_targets_and_where_it_left_something(record, expected):
     assert namespaces_touched(SNAPSHOT, record, SCOPE) == expected
 
 
@@ -180,3 +196,55 @@ def test_a_cluster_credential_keeps_a_name_a_tenant_credential_also_wants():
     state = tenant_snapshot(platform, tenant)
     assert namespace_view(state, tenant, "a-2", SCOPE).claimed_by == "platform"
     assert namespace_view(state, platform, "a-2", SCOPE).claimed_by is None
+
+
+# A platform credential serving every namespace of the cluster, and a tenant credential
+# (home a-1) that names the platform's secret: its work must stay in tenant a.
+PLATFORM = credential("platform", "red", secret_name="pull")
+MIMIC = credential("pull", "red", secret_name="pull", namespace="a-1")
+SHARED_NAME = ClusterSnapshot(
+    {record.key: record for record in (PLATFORM, MIMIC)},
+    TENANT_NAMESPACES,
+    tuple(replica(name, "pull", "platform") for name in TENANT_NAMESPACES),
+    tuple(account(name, "default", ("pull=platform",)) for name in TENANT_NAMESPACES),
+    {},
+)
+
+
+def test_a_tenant_credential_named_like_the_platforms_secret_touches_its_tenant_only():
+    assert namespaces_touched(SHARED_NAME, MIMIC, SCOPE) == {"a-1", "a-2"}
+    assert cleanup_namespaces(SHARED_NAME, MIMIC) == set()
+
+
+def test_a_tenant_credential_changing_rechecks_the_platform_in_its_tenant_only():
+    assert sharers_to_recheck(SHARED_NAME, None, MIMIC, SCOPE) == {("platform", "a-1"), ("platform", "a-2")}
+    assert sharers_to_recheck(SHARED_NAME, MIMIC, None, SCOPE) == {("platform", "a-1"), ("platform", "a-2")}
+    # The platform changing rechecks the tenant credential where it could serve, nowhere else.
+    assert sharers_to_recheck(SHARED_NAME, None, PLATFORM, SCOPE) == {("a-1_pull", "a-1"), ("a-1_pull", "a-2")}
+
+
+def test_service_account_events_outside_its_tenant_do_not_concern_a_tenant_credential():
+    for namespace in ("b-1", "free"):
+        found = credentials_for_service_account(SHARED_NAME, namespace, [account(namespace, "default", ("pull=platform",))], SCOPE)
+        assert found == {"platform"}
+
+
+def test_a_tenant_credential_whose_key_does_not_fit_a_label_is_refused_and_cleans_up_by_key():
+    long_home = "a" * 56
+    record = credential("platform-pull", "red", secret_name=None, namespace=long_home)
+    assert record.spec is not None and record.refusal and "62" in record.refusal
+    assert not record.usable and record.secret_name is None
+    state = ClusterSnapshot(
+        {record.key: record}, {long_home: NamespaceInfo(long_home, {"tenant": "a"}), **TENANT_NAMESPACES},
+        (replica("b-1", "platform-pull", "platform"),),
+        (account("b-1", "default", ("platform-pull=platform",)), account("b-1", "builder", ("platform-pull",))),
+        {},
+    )
+    assert namespaces_touched(state, record, SCOPE) == set()
+
+
+def test_a_credential_is_finalized_only_once_kopfs_finalizer_is_on_it():
+    body = {"metadata": {"name": "c", "uid": "u"}, "spec": {"registries": []}}
+    assert not credential_record(body).finalized
+    body["metadata"]["finalizers"] = ["example.com/other", "regcred.dev/cleanup"]
+    assert credential_record(body).finalized

@@ -28,6 +28,8 @@ from regcred.planning.plan import (
     ServiceAccountState,
     credential_owner,
     data_digest,
+    format_added_annotation,
+    parse_added_annotation,
     plan_namespace,
     replica_manifest,
 )
@@ -90,7 +92,8 @@ def foreign(name: str = PULL, type: str = DOCKER_CONFIG_TYPE) -> SecretState:
 def account(
     name: str, *entries: str, added: tuple[str, ...] = (), rv: str = "5"
 ) -> ServiceAccountState:
-    return ServiceAccountState(NS, name, rv, entries, added)
+    """`added` as the annotation writes it: `name=credential`, or an old `name` alone."""
+    return ServiceAccountState(NS, name, rv, entries, parse_added_annotation(",".join(added)))
 
 
 def view(
@@ -122,7 +125,7 @@ def summary(plan: NamespacePlan) -> list[tuple[Any, ...]]:
                         write.name,
                         write.resource_version,
                         write.image_pull_secrets,
-                        write.added_by_operator,
+                        tuple(str(entry) for entry in write.added_by_operator),
                     )
                 )
     return rows
@@ -163,12 +166,13 @@ class Case(NamedTuple):
     reason: str = ""
 
 
-OURS = (PULL,)
+OURS = (f"{PULL}=acme",)
+OLD_FORMAT = (PULL,)  # a record from before records named their credential
 CASES = {
     "fresh namespace: create, then add to default": Case(
         view(accounts=(account("default"), account("builder"))),
         CURRENT,
-        [("create", PULL), ("sa", "default", "5", OURS, OURS)],
+        [("create", PULL), ("sa", "default", "5", (PULL,), OURS)],
         OutcomeKind.SYNCED,
     ),
     "converged: zero writes": Case(
@@ -238,15 +242,15 @@ CASES = {
         OutcomeKind.CONFLICT,
         "ClaimedByOlderCredential",
     ),
-    "older credential holds the name, untargeted: nothing to do": Case(
+    "older credential holds the name, untargeted: our record goes, the holder's keeps the entry": Case(
         view(
             replica(intent(name="older")),
-            accounts=(account("default", PULL, added=OURS),),
+            accounts=(account("default", PULL, added=(*OURS, f"{PULL}=older")),),
             targeted=False,
             claimed_by="older",
         ),
         CURRENT,
-        [],
+        [("sa", "default", "5", (PULL,), (f"{PULL}=older",))],
         OutcomeKind.UNTARGETED,
     ),
     "untargeted: delete our copy, remove only recorded entries": Case(
@@ -268,12 +272,65 @@ CASES = {
     "untargeted: other credentials' records stay": Case(
         view(
             replica(),
-            accounts=(account("default", PULL, "other-pull", added=(PULL, "other-pull")),),
+            accounts=(account("default", PULL, "other-pull", added=(*OURS, "other-pull=other")),),
             targeted=False,
         ),
         CURRENT,
-        [("sa", "default", "5", ("other-pull",), ("other-pull",)), ("delete", PULL, "7")],
+        [("sa", "default", "5", ("other-pull",), ("other-pull=other",)), ("delete", PULL, "7")],
         OutcomeKind.UNTARGETED,
+    ),
+    "untargeted: an entry of our name another credential recorded stays, ours goes": Case(
+        view(replica(), accounts=(account("default", PULL, added=(*OURS, f"{PULL}=other")),), targeted=False),
+        CURRENT,
+        [("sa", "default", "5", (PULL,), (f"{PULL}=other",)), ("delete", PULL, "7")],
+        OutcomeKind.UNTARGETED,
+    ),
+    "untargeted, no copy here: another credential's entry of our name is not ours": Case(
+        view(accounts=(account("default", PULL, added=(f"{PULL}=platform",)),), targeted=False),
+        intent(name="tenant_acme"),
+        [],
+        OutcomeKind.UNTARGETED,
+    ),
+    "untargeted: our records under any name go, even with their copy gone": Case(
+        view(accounts=(account("default", "a", "old-pull", added=("old-pull=acme",)),), targeted=False),
+        CURRENT,
+        [("sa", "default", "5", ("a",), ())],
+        OutcomeKind.UNTARGETED,
+    ),
+    "old-format record with our copy here: ours, rewritten to name us": Case(
+        view(replica(), accounts=(account("default", PULL, added=OLD_FORMAT),)),
+        CURRENT,
+        [("sa", "default", "5", (PULL,), OURS)],
+        OutcomeKind.SYNCED,
+    ),
+    "old-format record with our copy here, untargeted: removed": Case(
+        view(replica(), accounts=(account("default", "a", PULL, added=OLD_FORMAT),), targeted=False),
+        CURRENT,
+        [("sa", "default", "5", ("a",), ()), ("delete", PULL, "7")],
+        OutcomeKind.UNTARGETED,
+    ),
+    "old-format record with another credential's copy here: not ours, stays": Case(
+        view(
+            replica(intent(name="older")),
+            accounts=(account("default", PULL, added=OLD_FORMAT),),
+            targeted=False,
+            claimed_by="older",
+        ),
+        CURRENT,
+        [],
+        OutcomeKind.UNTARGETED,
+    ),
+    "old-format record and no copy here: nobody's, stays": Case(
+        view(accounts=(account("default", PULL, added=OLD_FORMAT),), targeted=False),
+        CURRENT,
+        [],
+        OutcomeKind.UNTARGETED,
+    ),
+    "serving an entry another credential added: recorded as ours too": Case(
+        view(replica(), accounts=(account("default", PULL, added=(f"{PULL}=other",)),)),
+        CURRENT,
+        [("sa", "default", "5", (PULL,), (*OURS, f"{PULL}=other"))],
+        OutcomeKind.SYNCED,
     ),
     "untargeted: a foreign Secret with the name is not ours to delete": Case(
         view(foreign(), accounts=(account("default", PULL),), targeted=False),
@@ -302,7 +359,7 @@ CASES = {
             accounts=(account("default"), account("builder", PULL, added=OURS)),
         ),
         intent(globs=("*",)),
-        [("sa", "default", "5", OURS, OURS)],
+        [("sa", "default", "5", (PULL,), OURS)],
         OutcomeKind.SYNCED,
     ),
     "narrowed ServiceAccount globs: recorded entry removed, new match added": Case(
@@ -311,7 +368,7 @@ CASES = {
             accounts=(account("default", "x", PULL, added=OURS), account("builder")),
         ),
         intent(globs=("builder",)),
-        [("sa", "default", "5", ("x",), ()), ("sa", "builder", "5", OURS, OURS)],
+        [("sa", "default", "5", ("x",), ()), ("sa", "builder", "5", (PULL,), OURS)],
         OutcomeKind.SYNCED,
     ),
     "empty ServiceAccount globs: patch none, withdraw recorded": Case(
@@ -325,7 +382,7 @@ CASES = {
         intent(secret_name="acme-new"),
         [
             ("create", "acme-new"),
-            ("sa", "default", "5", ("a", "acme-new"), ("acme-new",)),
+            ("sa", "default", "5", ("a", "acme-new"), ("acme-new=acme",)),
             ("delete", PULL, "7"),
         ],
         OutcomeKind.SYNCED,
@@ -347,7 +404,7 @@ CASES = {
     "sources invalid, copy present: stale, the copy is not written": Case(
         view(replica(intent(config=docker_config("old"))), accounts=(account("default"),)),
         intent(config=None),
-        [("sa", "default", "5", OURS, OURS)],
+        [("sa", "default", "5", (PULL,), OURS)],
         OutcomeKind.STALE,
         "SourceInvalid",
     ),
@@ -416,3 +473,26 @@ def test_a_plan_interrupted_part_way_is_finished_by_the_next_pass(case: Case) ->
         partial = apply_plan(case.view, dataclasses.replace(plan, writes=plan.writes[:landed]))
         resumed = apply_plan(partial, plan_namespace(partial, case.intent))
         assert settled(resumed) == goal, f"after {landed} of {len(plan.writes)} writes"
+
+
+@pytest.mark.parametrize(
+    ("value", "records"),
+    [
+        (None, ()),
+        ("", ()),
+        ("acme-pull", (("acme-pull", None),)),
+        ("b=team_x, a=acme ,a", (("a", None), ("a", "acme"), ("b", "team_x"))),
+        ("acme-pull=acme,acme-pull=team_acme-pull", (("acme-pull", "acme"), ("acme-pull", "team_acme-pull"))),
+        (",,", ()),
+    ],
+)
+def test_added_annotation_reads_both_formats_and_writes_back_the_same(value, records) -> None:
+    parsed = parse_added_annotation(value)
+    assert [(entry.secret_name, entry.credential) for entry in parsed] == list(records)
+    assert parse_added_annotation(format_added_annotation(parsed)) == parsed
+
+
+def test_records_naming_no_possible_credential_name_none() -> None:
+    recorded = "a=acme,b=team-a_pull,c=../../api/v1/secrets,d=UPPER,e=" + "x" * 64
+    account = ServiceAccountState(NS, "default", "1", (), parse_added_annotation(recorded))
+    assert account.recording_credentials == {"acme", "team-a_pull"}

@@ -55,10 +55,27 @@ class ReconcileStats:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        # Where each credential's namespace passes went: a tenant's credential must
+        # never pass over another tenant's namespaces, whatever it names.
+        self._passed: dict[str, set[str]] = {}
 
     def count(self, counter: str, amount: int = 1) -> None:
         with self._lock:
             setattr(self, counter, getattr(self, counter) + amount)
+
+    def count_pass(self, credential: str, namespace: str) -> None:
+        with self._lock:
+            self.namespace_passes += 1
+            self._passed.setdefault(credential, set()).add(namespace)
+
+    def namespaces_passed(self, credential: str) -> set[str]:
+        """The namespaces this credential's passes went over since it was last forgotten."""
+        with self._lock:
+            return set(self._passed.get(credential, ()))
+
+    def forget(self, credential: str) -> None:
+        with self._lock:
+            self._passed.pop(credential, None)
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
@@ -169,7 +186,12 @@ class Applier:
             else:
                 self._caches.service_account_informer.observe_state(key, fresh, fresh.resource_version)
 
-    def recheck_foreign(self, secret_name: str) -> None:
-        """Foreign Secrets are not watched: on each full pass, see whether they are still there."""
+    def recheck_foreign(self, secret_name: str, namespaces: set[str]) -> None:
+        """Foreign Secrets are not watched: on each full pass, see whether they are still there.
+
+        Only in the credential's own `namespaces`: others' conflicts are theirs to re-read.
+        """
         for namespace, name in self._caches.foreign.named(secret_name):
+            if namespace not in namespaces:
+                continue
             self._note_secret(namespace, name, read_secret_state(self._client, namespace, name))

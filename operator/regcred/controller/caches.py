@@ -103,7 +103,7 @@ class Caches:
             return (record.secret_name,) if record.secret_name else ()
 
         def by_source(_: str, record: CredentialRecord) -> Iterable[str]:
-            if record.spec is None:
+            if not record.usable or record.spec is None:
                 return ()
             refs = referenced_secrets(record.spec, record.namespace or config.operator_namespace)
             return [source_index_value(*ref) for ref in refs]
@@ -127,7 +127,7 @@ class Caches:
         self.service_account_informer: Informer[tuple[str, str], ServiceAccountState] = Informer(
             client, SERVICE_ACCOUNTS_PATH, key=by_namespace_and_name, project=service_account_state,
             on_change=handlers.service_account,
-            indexers={NAMESPACE: by_namespace, ADDED_ENTRY: lambda _, account: account.added_by_operator},
+            indexers={NAMESPACE: by_namespace, ADDED_ENTRY: lambda _, account: account.recording_credentials},
             name="serviceaccounts", watch_seconds=watch,
         )
         self.replica_informer: Informer[tuple[str, str], SecretState] = Informer(
@@ -246,8 +246,15 @@ class Caches:
     def service_accounts_in(self, namespace: str) -> list[ServiceAccountState]:
         return self.service_account_informer.by_index(NAMESPACE, namespace)
 
-    def namespaces_with_entries_for(self, secret_name: str) -> set[str]:
-        return {account.namespace for account in self.service_account_informer.by_index(ADDED_ENTRY, secret_name)}
+    def namespaces_with_entries_of(self, credential: str) -> set[str]:
+        return {account.namespace for account in self.service_account_informer.by_index(ADDED_ENTRY, credential)}
+
+    def credentials_with_traces(self) -> set[str]:
+        """The keys that replicas' labels or ServiceAccounts' records name, existing or not."""
+        return {
+            *self.replica_informer.index_values(CREDENTIAL),
+            *self.service_account_informer.index_values(ADDED_ENTRY),
+        }
 
     def sources(self) -> Mapping[tuple[str, str], SourceSecret]:
         merged: dict[tuple[str, str], SourceSecret] = {}

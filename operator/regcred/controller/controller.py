@@ -6,6 +6,12 @@
     WriteStatus(c)         write status, Events and metrics once namespace work settled
     CleanUp(c)             remove what c added, after its in-flight work, then report
     Verify(c)              registry logins, on their own queue and workers
+    FindOrphans            at start and every resync period: keys of replicas and records
+                           whose credential is not cached; a RemoveOrphan for each
+    RemoveOrphan(c)        c is gone from the API server too: remove what carries its key
+
+Nothing is written for a credential until kopf's finalizer is on it (as the cache sees
+it), so a credential deleted before then never had anything to clean up.
 
 The informer caches are the only record of the cluster, RegistryCredentials included;
 kopf's handlers only enqueue by name and wait for cleanup. Events enqueue only the
@@ -32,20 +38,34 @@ from regcred.controller.gather import (
     credentials_for_replica,
     credentials_for_service_account,
     intent,
+    leftover_namespaces,
+    leftovers_intent,
+    leftovers_view,
     namespace_view,
     namespaces_touched,
     resolve,
+    sharers_to_recheck,
 )
 from regcred.controller.status import StatusStore
 from regcred.controller.stuckpods import StuckPodRestarter
 from regcred.controller.verification import VerificationScheduler
-from regcred.controller.work import CleanUp, RetryBackoff, SyncCredential, SyncNamespace, Verify, WorkItem, WriteStatus
+from regcred.controller.work import (
+    CleanUp,
+    FindOrphans,
+    RemoveOrphan,
+    RetryBackoff,
+    SyncCredential,
+    SyncNamespace,
+    Verify,
+    WorkItem,
+    WriteStatus,
+)
 from regcred.controller.worker import start_workers
 from regcred.errors import KubeError, UnavailableError
 from regcred.kube.client import KubeClient
-from regcred.kube.resources import CredentialRecord
+from regcred.kube.resources import CredentialRecord, credential_exists
 from regcred.metrics import Metrics
-from regcred.planning.plan import Outcome, OutcomeKind
+from regcred.planning.plan import Outcome, OutcomeKind, is_credential_key
 from regcred.planning.selection import NamespaceInfo
 from regcred.planning.sources import ResolvedContent
 from regcred.workqueue import WorkQueue
@@ -81,6 +101,7 @@ class Controller:
             credential=self._on_credential, namespace=self._on_namespace,
             service_account=self._on_service_account, replica=self._on_replica, source=self._on_source,
         ))
+        self._client = client
         self.applier = Applier(client, self.caches, self.stats, self.metrics)
         self.status = StatusStore(client, self.caches, self.metrics, lambda: self.stats.count("status_writes"))
         self.verifier = VerificationScheduler(self.verify_queue, config, lambda name: self._settle_status(name))
@@ -106,6 +127,7 @@ class Controller:
         self._workers += start_workers(
             self.verify_queue, "verify", VERIFY_WORKERS, self._process, self._backoff, self.metrics
         )
+        self.queue.add(FindOrphans())
         log.info("controller started with %d reconcile and %d verify workers", self.config.concurrency, VERIFY_WORKERS)
 
     def stop(self) -> None:
@@ -165,11 +187,9 @@ class Controller:
             self.gate.forget(name, old.uid)
         if new is not None and not new.deleting:
             self.queue.add(SyncCredential(name))
-        # Credentials that share a secret name may now win or lose namespaces.
-        for secret_name in {r.secret_name for r in (old, new) if r is not None and r.secret_name}:
-            for other in self.caches.credentials_with_secret_name(secret_name):
-                if other.key != name:
-                    self.queue.add(SyncCredential(other.key))
+        # Credentials that share a secret name may now win or lose namespaces it reaches.
+        for credential, namespace in sharers_to_recheck(self.caches, old, new, self.scope):
+            self.queue.add(SyncNamespace(credential, namespace))
 
     def _on_namespace(self, name: str, old: NamespaceInfo | None, new: NamespaceInfo | None) -> None:
         for credential in credentials_for_namespace(self.caches, name, (old, new), self.scope):
@@ -189,7 +209,9 @@ class Controller:
     def _on_replica(self, key: tuple[str, str], old: object, new: object) -> None:
         if self.caches.namespace(key[0]) is None:
             return
-        for credential in credentials_for_replica(self.caches, (old, new)):  # type: ignore[arg-type]
+        replicas = (old, new)  # SecretState or None
+        found = credentials_for_replica(self.caches, key[0], replicas, self.scope)  # type: ignore[arg-type]
+        for credential in found:
             self.queue.add(SyncNamespace(credential, key[0]))
 
     def _on_source(self, key: tuple[str, str], old: object, new: object) -> None:
@@ -198,12 +220,21 @@ class Controller:
 
     # -- workers -------------------------------------------------------------------
     def _process(self, item: WorkItem) -> None:
-        if isinstance(item, CleanUp):
-            self._clean_up(item.credential)
-            return
+        match item:
+            case CleanUp():
+                self._clean_up(item.credential)
+                return
+            case FindOrphans():
+                self._find_orphans()
+                return
+            case RemoveOrphan():
+                self._remove_orphan(item.credential)
+                return
         record = self.caches.credential(item.credential)
-        if record is None or not self.gate.enter(record.key, record.uid):
-            return  # gone, or its cleanup has begun: no more work for it
+        if record is None or not record.finalized or not self.gate.enter(record.key, record.uid):
+            # Gone; or not yet safe to write for (kopf's finalizer comes with an update,
+            # which syncs it); or its cleanup has begun: no work for it now.
+            return
         try:
             self._handler(item)(record)
         finally:
@@ -238,27 +269,27 @@ class Controller:
             return
         # The periodic safety net: the queue keeps the earliest of these delayed adds.
         self.queue.add(SyncCredential(record.key), delay=self.config.resync_seconds)
-        if record.spec is None:
+        if not record.usable:
             self.queue.add(WriteStatus(record.key))
             return
         assert record.secret_name is not None
         if record.namespace is not None and not self.caches.sources_synced(record.namespace):
             self.queue.add(SyncCredential(record.key), delay=SOURCES_WAIT_SECONDS)  # its Secrets are being listed
             return
-        self.applier.recheck_foreign(record.secret_name)
+        touched = namespaces_touched(self.caches, record, self.scope)
+        self.applier.recheck_foreign(record.secret_name, touched)
         content = self._resolve(record)  # sources may have changed since the last pass
         self.verifier.schedule(record, content)
-        touched = namespaces_touched(self.caches, record, self.scope)
         self.status.keep_namespaces(record.key, touched)
         for namespace in sorted(touched):
             self.queue.add(SyncNamespace(record.key, namespace))
         self._settle_status(record.key)
 
     def _sync_namespace(self, record: CredentialRecord, namespace: str) -> None:
-        if record.spec is None or record.deleting:
+        if not record.usable or record.deleting:
             return
         wanted = intent(record, self._content(record))
-        self.stats.count("namespace_passes")
+        self.stats.count_pass(record.key, namespace)
         info = self.caches.namespace(namespace)
         outcome = Outcome(OutcomeKind.UNTARGETED)
         if info is not None and not info.terminating:
@@ -283,7 +314,7 @@ class Controller:
         self.applier.tally.report(record.key)
         if record.deleting:
             return
-        content = self._content(record) if record.spec is not None else None
+        content = self._content(record) if record.usable else None
         self.status.write(record, content, self.verifier.checks_for(record, content))
 
     def _clean_up(self, name: str) -> None:
@@ -310,4 +341,31 @@ class Controller:
         if not failures:
             self.status.forget(name)
             self.verifier.forget(name)
+            self.stats.forget(name)
         self.gate.report_cleanup(name, uid, failures)
+
+    def _find_orphans(self) -> None:
+        self.queue.add(FindOrphans(), delay=self.config.resync_seconds)
+        for key in sorted(self.caches.credentials_with_traces()):
+            # A label or record someone wrote by hand may name no possible credential: never ask for it.
+            if is_credential_key(key) and self.caches.credential(key) is None:
+                self.queue.add(RemoveOrphan(key))
+
+    def _remove_orphan(self, key: str) -> None:
+        """Remove what a credential left behind, once the API server confirms it is gone.
+
+        Only replicas with our labels and ServiceAccount records naming `key` (old
+        name-only records where its copy is) are touched; the ask guards against a cache
+        that has not seen a new credential yet.
+        """
+        if self.caches.credential(key) is not None or credential_exists(self._client, key):
+            return
+        namespaces = leftover_namespaces(self.caches, key)
+        log.info("removing what the deleted credential %s left in %d namespaces", key, len(namespaces),
+                 extra={"credential": key})
+        for namespace in sorted(namespaces):
+            if self.caches.namespace(namespace) is None:
+                continue
+            gather = lambda: leftovers_view(self.caches, key, namespace)  # noqa: E731
+            self.applier.converge(gather(), leftovers_intent(key, "", key.rpartition("_")[2]), gather)
+        self.applier.tally.report(key)

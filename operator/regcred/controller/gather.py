@@ -26,9 +26,13 @@ __all__ = [
     "credentials_for_replica",
     "credentials_for_service_account",
     "intent",
+    "leftover_namespaces",
+    "leftovers_intent",
+    "leftovers_view",
     "namespace_view",
     "namespaces_touched",
     "resolve",
+    "sharers_to_recheck",
     "targets",
 ]
 
@@ -50,7 +54,7 @@ def targets(state: ClusterState, record: CredentialRecord, info: NamespaceInfo |
 
     A TenantRegistryCredential never reaches past its tenant, whatever its spec selects.
     """
-    if info is None or record.spec is None or record.deleting:
+    if info is None or not record.usable or record.spec is None or record.deleting:
         return False
     if record.namespace is not None and not within_tenant(
         scope.tenant_label, state.namespace(record.namespace), record.namespace, info
@@ -98,34 +102,58 @@ def namespace_view(state: ClusterState, record: CredentialRecord, namespace: str
 
 
 def cleanup_intent(record: CredentialRecord) -> CredentialIntent:
-    # Without a valid spec, replicas are still known by label, under any name.
-    return CredentialIntent(
-        name=record.key, uid=record.uid, secret_name=record.secret_name or record.name, service_account_globs=()
-    )
+    # Whatever its spec: replicas are known by their label and entries by their records,
+    # both of which name the credential's key.
+    return leftovers_intent(record.key, record.uid, record.secret_name or record.name)
+
+
+def leftovers_intent(key: str, uid: str, secret_name: str) -> CredentialIntent:
+    """What a credential that wants nothing any more plans with: remove all of its own."""
+    return CredentialIntent(name=key, uid=uid, secret_name=secret_name, service_account_globs=())
 
 
 def cleanup_view(state: ClusterState, record: CredentialRecord, namespace: str, scope: Scope) -> NamespaceView:
     """One namespace as cleanup sees it: nothing targeted, only our own replicas."""
-    info = state.namespace(namespace)
+    # A holder of our name takes our copy over rather than see it deleted and re-created.
+    claimed_by = holder(state, record, state.namespace(namespace), False, scope) if record.secret_name else None
+    return leftovers_view(state, record.key, namespace, claimed_by)
+
+
+def leftovers_view(state: ClusterState, key: str, namespace: str, claimed_by: str | None = None) -> NamespaceView:
+    """One namespace as a credential that wants nothing sees it: only what carries its key."""
     return NamespaceView(
         namespace=namespace,
         targeted=False,
-        claimed_by=holder(state, record, info, False, scope) if record.spec else None,
-        secrets={s.name: s for s in state.replicas_in(namespace) if s.credential == record.key},
+        claimed_by=claimed_by,
+        secrets={s.name: s for s in state.replicas_in(namespace) if s.credential == key},
         service_accounts=tuple(state.service_accounts_in(namespace)),
     )
 
 
 def cleanup_namespaces(state: ClusterState, record: CredentialRecord) -> set[str]:
-    """Namespaces where the credential may have left a replica or a ServiceAccount entry."""
-    secret_name = record.secret_name or record.name
-    return state.namespaces_with_replicas_of(record.key) | state.namespaces_with_entries_for(secret_name)
+    """Namespaces where the credential has a replica or a ServiceAccount record of its own."""
+    return leftover_namespaces(state, record.key)
+
+
+def leftover_namespaces(state: ClusterState, key: str) -> set[str]:
+    """Namespaces where the credential `key` has a replica or a ServiceAccount record.
+
+    An old name-only record counts where the credential's copy of that name is, so the
+    replicas cover it; no other credential's records can bring a namespace in.
+    """
+    return state.namespaces_with_replicas_of(key) | state.namespaces_with_entries_of(key)
 
 
 def namespaces_touched(state: ClusterState, record: CredentialRecord, scope: Scope) -> set[str]:
-    """Every namespace the credential targets or may have left something in."""
-    targeted = {name for name, info in state.namespaces().items() if targets(state, record, info, scope)}
-    return targeted | cleanup_namespaces(state, record)
+    """Every namespace the credential targets or has left something in: for a
+    TenantRegistryCredential, its tenant's namespaces and where it recorded something."""
+    return _targeted_by(state, record, scope) | cleanup_namespaces(state, record)
+
+
+def _targeted_by(state: ClusterState, record: CredentialRecord | None, scope: Scope) -> set[str]:
+    if record is None or not record.usable:
+        return set()
+    return {name for name, info in state.namespaces().items() if targets(state, record, info, scope)}
 
 
 def resolve(state: ClusterState, record: CredentialRecord, config: OperatorConfig) -> ResolvedContent:
@@ -161,10 +189,6 @@ def _targeting(state: ClusterState, infos: Iterable[NamespaceInfo | None], scope
     }
 
 
-def _holders_of(state: ClusterState, secret_names: Iterable[str]) -> set[str]:
-    return {record.key for name in secret_names for record in state.credentials_with_secret_name(name)}
-
-
 def credentials_for_namespace(
     state: ClusterState, namespace: str, infos: Iterable[NamespaceInfo | None], scope: Scope
 ) -> set[str]:
@@ -174,20 +198,68 @@ def credentials_for_namespace(
     their whole tenant: the caller resyncs those in full (`credentials_living_in`).
     """
     serving = {replica.credential for replica in state.replicas_in(namespace) if replica.credential}
-    entries = {name for account in state.service_accounts_in(namespace) for name in account.added_by_operator}
-    return _targeting(state, infos, scope) | serving | _holders_of(state, entries)
+    recording = {key for account in state.service_accounts_in(namespace) for key in account.recording_credentials}
+    return _targeting(state, infos, scope) | serving | recording
 
 
-def credentials_for_replica(state: ClusterState, replicas: Iterable[SecretState | None]) -> set[str]:
-    """Credentials a replica's change concerns: its owner's, and every one wanting its name."""
+def credentials_for_replica(
+    state: ClusterState, namespace: str, replicas: Iterable[SecretState | None], scope: Scope
+) -> set[str]:
+    """Credentials a replica's change concerns: its owner's, and those that want its name here."""
     present = [replica for replica in replicas if replica is not None]
     owners = {replica.credential for replica in present if replica.credential}
-    return owners | _holders_of(state, {replica.name for replica in present})
+    info = state.namespace(namespace)
+    wanting = {
+        record.key
+        for name in {replica.name for replica in present}
+        for record in state.credentials_with_secret_name(name)
+        if targets(state, record, info, scope)
+    }
+    return owners | wanting
 
 
 def credentials_for_service_account(
     state: ClusterState, namespace: str, accounts: Iterable[ServiceAccountState | None], scope: Scope
 ) -> set[str]:
-    """Credentials that target the account's namespace, or whose entries it carried or carries."""
-    entries = {name for account in accounts if account is not None for name in account.added_by_operator}
-    return _targeting(state, [state.namespace(namespace)], scope) | _holders_of(state, entries)
+    """Credentials that target the account's namespace, or whose records it carried or carries."""
+    present = [account for account in accounts if account is not None]
+    recording = {key for account in present for key in account.recording_credentials}
+    old_records = {
+        entry.secret_name for account in present for entry in account.added_by_operator if entry.credential is None
+    }
+    # An old name-only record belongs to the owner of the copy of that name.
+    copy_owners = {
+        replica.credential
+        for replica in state.replicas_in(namespace)
+        if replica.name in old_records and replica.credential
+    }
+    return _targeting(state, [state.namespace(namespace)], scope) | recording | copy_owners
+
+
+def sharers_to_recheck(
+    state: ClusterState, old: CredentialRecord | None, new: CredentialRecord | None, scope: Scope
+) -> set[tuple[str, str]]:
+    """(credential, namespace) pairs to plan again after a credential changed: the other
+    credentials with its secret name (before or after), in the namespaces the changed one
+    reaches where they could serve or have left something. A claim on a name can change
+    hands only there, so a tenant's credential never makes others pass over the cluster.
+    """
+    changed = new or old
+    assert changed is not None
+    names = {record.secret_name for record in (old, new) if record is not None and record.secret_name}
+    others = {
+        other.key: other for name in names for other in state.credentials_with_secret_name(name)
+        if other.key != changed.key
+    }
+    if not others:
+        return set()  # the usual case: nobody shares the name, no namespace to look at
+    reach = _targeted_by(state, old, scope) | _targeted_by(state, new, scope) | cleanup_namespaces(state, changed)
+    found = set()
+    for other in others.values():
+        left = cleanup_namespaces(state, other)
+        found |= {
+            (other.key, namespace)
+            for namespace in reach
+            if namespace in left or targets(state, other, state.namespace(namespace), scope)
+        }
+    return found

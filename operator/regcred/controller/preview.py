@@ -47,8 +47,8 @@ def record_for_preview(state: ClusterState, body: JsonObject) -> CredentialRecor
         "creationTimestamp": live.creation_timestamp if live else utc_now(),
     }
     record = credential_record({"metadata": metadata, "spec": body.get("spec")})
-    if record.spec is None:
-        raise InvalidSpecError(record.spec_error or "spec: invalid")
+    if not record.usable:
+        raise InvalidSpecError(record.problem or "spec: invalid")
     return record
 
 

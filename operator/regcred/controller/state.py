@@ -39,8 +39,8 @@ class ClusterState(Protocol):
 
     def service_accounts_in(self, namespace: str) -> list[ServiceAccountState]: ...
 
-    def namespaces_with_entries_for(self, secret_name: str) -> set[str]:
-        """Namespaces where a ServiceAccount lists `secret_name` as added by the operator."""
+    def namespaces_with_entries_of(self, credential: str) -> set[str]:
+        """Namespaces where a ServiceAccount records an entry as added by this credential."""
         ...
 
     def sources(self) -> Mapping[tuple[str, str], SourceSecret]: ...
@@ -86,8 +86,8 @@ class ClusterSnapshot:
     def service_accounts_in(self, namespace: str) -> list[ServiceAccountState]:
         return [account for account in self.service_accounts if account.namespace == namespace]
 
-    def namespaces_with_entries_for(self, secret_name: str) -> set[str]:
-        return {account.namespace for account in self.service_accounts if secret_name in account.added_by_operator}
+    def namespaces_with_entries_of(self, credential: str) -> set[str]:
+        return {account.namespace for account in self.service_accounts if credential in account.recording_credentials}
 
     def sources(self) -> Mapping[tuple[str, str], SourceSecret]:
         return self.source_secrets

@@ -108,10 +108,10 @@ class StatusStore:
         self, record: CredentialRecord, content: ResolvedContent | None, checks: list[RegistryCheck] | None
     ) -> RegistryCredentialStatus:
         """The status the credential should carry now."""
-        if record.spec is None or content is None:
+        if not record.usable or content is None:
             return build_status(
                 previous=record.status, generation=record.generation, secret_name=record.name,
-                content_hash=None, problems=[InvalidSpecError(record.spec_error or "invalid spec")],
+                content_hash=None, problems=[InvalidSpecError(record.problem or "invalid spec")],
                 overrides=[], outcomes={}, now=utc_now(),
             )
         with self._lock:

@@ -70,7 +70,7 @@ class _Run:
 
 
 def _enabled(record: CredentialRecord) -> bool:
-    return record.spec is not None and record.spec.verify is not None and record.spec.verify.enabled
+    return record.usable and record.spec is not None and record.spec.verify is not None and record.spec.verify.enabled
 
 
 class VerificationScheduler:

@@ -13,6 +13,8 @@ from typing import assert_never
 
 __all__ = [
     "CleanUp",
+    "FindOrphans",
+    "RemoveOrphan",
     "RetryBackoff",
     "SyncCredential",
     "SyncNamespace",
@@ -60,7 +62,20 @@ class CleanUp:
     credential: str
 
 
-WorkItem = SyncCredential | SyncNamespace | WriteStatus | Verify | CleanUp
+@dataclass(frozen=True)
+class FindOrphans:
+    """Look for replicas and records that name credentials not in the caches (at start, then
+    every resync period): a credential deleted without its cleanup leaves them."""
+
+
+@dataclass(frozen=True)
+class RemoveOrphan:
+    """Remove the replicas and records of a credential that no longer exists."""
+
+    credential: str
+
+
+WorkItem = SyncCredential | SyncNamespace | WriteStatus | Verify | CleanUp | FindOrphans | RemoveOrphan
 
 
 def kind_of(item: WorkItem) -> str:
@@ -74,14 +89,18 @@ def kind_of(item: WorkItem) -> str:
             return "status"
         case Verify():
             return "verify"
-        case CleanUp():
+        case CleanUp() | RemoveOrphan():
             return "cleanup"
+        case FindOrphans():
+            return "orphans"
         case _:
             assert_never(item)
 
 
 def log_fields(item: WorkItem) -> dict[str, str]:
     """The credential and namespace of an item, as structured log fields."""
+    if isinstance(item, FindOrphans):
+        return {}
     fields = {"credential": item.credential}
     if isinstance(item, SyncNamespace):
         fields["namespace"] = item.namespace

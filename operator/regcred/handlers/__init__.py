@@ -26,12 +26,11 @@ from regcred.config import OperatorConfig, config_from_env
 from regcred.kube.client import ClientPolicy, KubeClient, connection_params, load_api_client
 from regcred.metrics import Metrics
 from regcred.kube.resources import credential_key
-from regcred.models import API_GROUP, API_VERSION, PLURAL, TENANT_PLURAL
+from regcred.models import API_GROUP, API_VERSION, FINALIZER, PLURAL, TENANT_PLURAL
 from regcred.controller import Controller
 
 __all__ = ["FINALIZER", "NoDiffBase"]
 
-FINALIZER = f"{API_GROUP}/cleanup"
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
 TENANT_RESOURCE = (API_GROUP, API_VERSION, TENANT_PLURAL)
 # Connections kept for the informers' watches, beside one per worker: the fixed

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from regcred.models import (
     API_GROUP,
     API_VERSION,
+    FINALIZER,
     KIND,
     PLURAL,
     TENANT_KIND,
@@ -54,6 +55,7 @@ __all__ = [
     "TENANT_CREDENTIALS_PATH",
     "CredentialRecord",
     "by_credential_key",
+    "credential_exists",
     "credential_key",
     "credential_record",
     "FIELD_MANAGER",
@@ -191,7 +193,12 @@ def pod_facts(obj: JsonObject) -> PodFacts:
 
 @dataclass(frozen=True)
 class CredentialRecord:
-    """A RegistryCredential as the controller needs it; `spec` is None when it fails validation."""
+    """A RegistryCredential as the controller needs it.
+
+    `spec` is None when it fails validation; `refusal` says why a credential with a valid
+    spec is not served (its key does not fit a label). Either way the credential does no
+    work but cleanup, and cleanup goes by its key alone.
+    """
 
     name: str
     uid: str
@@ -203,10 +210,24 @@ class CredentialRecord:
     status: RegistryCredentialStatus | None = field(compare=False)
     # Where a TenantRegistryCredential lives; None for a (cluster-scoped) RegistryCredential.
     namespace: str | None = None
+    refusal: str | None = None
+    # Whether kopf's finalizer is on it: no write may precede it, or a delete could orphan it.
+    finalized: bool = True
+
+    @property
+    def usable(self) -> bool:
+        """Whether the credential is served: a valid spec, and nothing refused about it."""
+        return self.spec is not None and self.refusal is None
+
+    @property
+    def problem(self) -> str | None:
+        """Why the credential is not served, None when it is."""
+        return self.spec_error or self.refusal
 
     @property
     def secret_name(self) -> str | None:
-        return self.spec.effective_secret_name(self.name) if self.spec else None
+        """The name of its copies; None when it is not served (it claims no name then)."""
+        return self.spec.effective_secret_name(self.name) if self.spec and self.usable else None
 
     @property
     def key(self) -> str:
@@ -251,8 +272,9 @@ def credential_record(obj: JsonObject) -> CredentialRecord:
         spec = model.model_validate(obj.get("spec") or {})
     except ValidationError as error:
         spec_error = _validation_summary(error)
+    refusal = None
     if len(credential_key(namespace, meta["name"])) > MAX_KEY_LENGTH:
-        spec, spec_error = None, (
+        refusal = (
             f"metadata: the namespace and name together are {len(namespace or '') + len(meta['name'])} "
             f"characters; at most {MAX_KEY_LENGTH - 1} fit the regcred.dev/credential label of the copies"
         )
@@ -270,6 +292,8 @@ def credential_record(obj: JsonObject) -> CredentialRecord:
         spec_error=spec_error,
         status=status,
         namespace=namespace,
+        refusal=refusal,
+        finalized=FINALIZER in (meta.get("finalizers") or ()),
     )
 
 
@@ -279,6 +303,16 @@ def read_secret_state(client: KubeClient, namespace: str, name: str) -> SecretSt
         return secret_state(client.request("GET", secrets_path(namespace, name)))
     except NotFoundError:
         return None
+
+
+def credential_exists(client: KubeClient, key: str) -> bool:
+    """Whether the credential with this key (see `credential_key`) exists, asked of the API server."""
+    namespace, _, name = key.rpartition("_")
+    try:
+        client.request("GET", credential_path(name, namespace or None))
+    except NotFoundError:
+        return False
+    return True
 
 
 def read_service_account_state(client: KubeClient, namespace: str, name: str) -> ServiceAccountState | None:

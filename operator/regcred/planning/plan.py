@@ -8,8 +8,12 @@ stale view costs a 409 and a re-plan, never a lost update.
 Ownership rules, which keep the operator from touching what it does not own:
 - a Secret is ours when it carries our managed-by label and our credential label;
   anything else with the wanted name is a conflict and is never written;
-- an imagePullSecrets entry is ours to remove only when the ServiceAccount's
-  `regcred.dev/added-pull-secrets` annotation records that the operator added it.
+- an imagePullSecrets entry is the operator's only when the ServiceAccount's
+  `regcred.dev/added-pull-secrets` annotation records it, and each record names the
+  credential that added it (`name=credential`). A credential removes only its own
+  records; the entry goes when no record of it is left. A record in the old name-only
+  format is attributed to the credential whose copy of that name is in the namespace
+  (our labels say whose it is), and to nobody when there is none.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -32,6 +37,7 @@ __all__ = [
     "CREDENTIAL_LABEL",
     "MANAGED_BY_LABEL",
     "MANAGED_BY_VALUE",
+    "AddedEntry",
     "CredentialIntent",
     "NamespacePlan",
     "NamespaceView",
@@ -46,6 +52,7 @@ __all__ = [
     "credential_owner",
     "data_digest",
     "format_added_annotation",
+    "is_credential_key",
     "parse_added_annotation",
     "plan_namespace",
     "replica_manifest",
@@ -56,6 +63,14 @@ MANAGED_BY_VALUE = "regcred-operator"
 CREDENTIAL_LABEL = f"{API_GROUP}/credential"
 CONTENT_HASH_ANNOTATION = f"{API_GROUP}/content-hash"
 ADDED_PULL_SECRETS_ANNOTATION = f"{API_GROUP}/added-pull-secrets"
+# A credential's key as records and labels carry it: a name, or `namespace_name`, and at
+# most 63 characters (a label value). Anything else in a record names no credential.
+_CREDENTIAL_KEY = re.compile(r"^(?=.{1,63}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?_)?[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
+
+
+def is_credential_key(value: str) -> bool:
+    """Whether `value` could be a credential's key (see `_CREDENTIAL_KEY`)."""
+    return _CREDENTIAL_KEY.match(value) is not None
 
 
 def data_digest(data: Mapping[str, str]) -> str:
@@ -64,16 +79,43 @@ def data_digest(data: Mapping[str, str]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def parse_added_annotation(value: str | None) -> tuple[str, ...]:
-    """The secret names the operator recorded as added to a ServiceAccount."""
+@dataclass(frozen=True, order=True)
+class AddedEntry:
+    """One record of the added-pull-secrets annotation: an entry, and who added it.
+
+    `credential` is the adding credential's key; None for a record written before
+    records named their credential (see the module docstring for who owns those).
+    """
+
+    secret_name: str
+    credential: str | None = None
+
+    def __str__(self) -> str:
+        return self.secret_name if self.credential is None else f"{self.secret_name}={self.credential}"
+
+
+def parse_added_annotation(value: str | None) -> tuple[AddedEntry, ...]:
+    """The records of the annotation, `name=credential` or (older) `name`, comma-separated.
+
+    Neither Kubernetes names nor credential keys hold `=` or `,`.
+    """
     if not value:
         return ()
-    return tuple(sorted({name.strip() for name in value.split(",") if name.strip()}))
+    entries = set()
+    for item in value.split(","):
+        name, _, credential = (part.strip() for part in item.partition("="))
+        if name:
+            entries.add(AddedEntry(name, credential or None))
+    return tuple(sorted(entries, key=_record_order))
 
 
-def format_added_annotation(names: tuple[str, ...]) -> str | None:
-    """The annotation value for a set of names; None removes the annotation."""
-    return ",".join(sorted(set(names))) or None
+def format_added_annotation(entries: tuple[AddedEntry, ...]) -> str | None:
+    """The annotation value for a set of records; None removes the annotation."""
+    return ",".join(str(entry) for entry in sorted(set(entries), key=_record_order)) or None
+
+
+def _record_order(entry: AddedEntry) -> tuple[str, str]:
+    return entry.secret_name, entry.credential or ""
 
 
 @dataclass(frozen=True)
@@ -100,7 +142,20 @@ class ServiceAccountState:
     name: str
     resource_version: str
     image_pull_secrets: tuple[str, ...]
-    added_by_operator: tuple[str, ...]
+    added_by_operator: tuple[AddedEntry, ...]
+
+    @property
+    def recording_credentials(self) -> frozenset[str]:
+        """The credentials named by this account's records.
+
+        A record naming something that cannot be a credential's key (whoever can edit the
+        account can write one) names none: it never leads the operator anywhere.
+        """
+        return frozenset(
+            entry.credential
+            for entry in self.added_by_operator
+            if entry.credential and is_credential_key(entry.credential)
+        )
 
 
 @dataclass(frozen=True)
@@ -172,7 +227,7 @@ class ServiceAccountEdit:
     name: str
     resource_version: str
     image_pull_secrets: tuple[str, ...]
-    added_by_operator: tuple[str, ...]
+    added_by_operator: tuple[AddedEntry, ...]
 
 
 Write = SecretCreate | SecretUpdate | SecretDelete | ServiceAccountEdit
@@ -263,40 +318,56 @@ def _secret_writes(
 
 
 class EntryMode(str, Enum):
-    """What to do with the credential's own imagePullSecrets entry in a namespace."""
+    """What to do with the credential's own imagePullSecrets records in a namespace."""
 
-    SERVE = "serve"  # add to matching ServiceAccounts, remove (if ours) from the others
-    WITHDRAW = "withdraw"  # remove (if ours) everywhere
-    LEAVE = "leave"  # another credential holds the name here: not ours to touch
+    SERVE = "serve"  # add to matching ServiceAccounts, drop our records from the others
+    WITHDRAW = "withdraw"  # drop our records everywhere
+    LEAVE = "leave"  # not ours to serve now (another holds the name, or no content): add nothing, keep our record
+
+
+def _recorded_by(entry: AddedEntry, view: NamespaceView, intent: CredentialIntent, mode: EntryMode) -> bool:
+    """Whether this record is the credential's: it names it, or (an old name-only record)
+    the namespace's copy of that name is ours, or is ours as this plan serves it."""
+    if entry.credential is not None:
+        return entry.credential == intent.name
+    if mode is EntryMode.SERVE and entry.secret_name == intent.secret_name:
+        return True
+    copy = view.secrets.get(entry.secret_name)
+    return copy is not None and _is_ours(copy, intent)
 
 
 def _service_account_writes(
-    view: NamespaceView, intent: CredentialIntent, mode: EntryMode, renamed: frozenset[str]
+    view: NamespaceView, intent: CredentialIntent, mode: EntryMode
 ) -> tuple[ServiceAccountEdit, ...]:
-    """Entries to add or remove; entries under a former secretName always go."""
+    """Our records to add or drop, and the entries whose last record goes with them.
+
+    Records under any other name than the current secretName (a former one) always go;
+    old name-only records of ours are rewritten to name us.
+    """
     edits = []
     for account in view.service_accounts:
+        records = set(account.added_by_operator)
+        ours = {entry for entry in records if _recorded_by(entry, view, intent, mode)}
+        kept = records - ours
         entries = list(account.image_pull_secrets)
-        added = set(account.added_by_operator)
-        drop = set(renamed)
-        wanted = mode is EntryMode.SERVE and matches_any_glob(
-            account.name, intent.service_account_globs
-        )
-        if wanted and intent.secret_name not in entries:
-            entries.append(intent.secret_name)
-            added.add(intent.secret_name)
-        elif not wanted and mode is not EntryMode.LEAVE:
-            drop.add(intent.secret_name)
-        # Only entries we recorded adding may go; a hand-made entry with the same name stays.
-        drop &= added
-        entries = [name for name in entries if name not in drop]
-        new_entries, new_added = tuple(entries), tuple(sorted(added - drop))
-        if new_entries != account.image_pull_secrets or new_added != tuple(
-            sorted(account.added_by_operator)
-        ):
+        own_record = AddedEntry(intent.secret_name, intent.name)
+        if mode is EntryMode.SERVE and matches_any_glob(account.name, intent.service_account_globs):
+            if intent.secret_name not in entries:
+                entries.append(intent.secret_name)
+                kept.add(own_record)
+            elif intent.secret_name in {entry.secret_name for entry in records}:
+                kept.add(own_record)  # the operator added it, maybe for another credential: ours too
+            # else: a hand-made entry, nobody's to remove
+        elif mode is EntryMode.LEAVE and any(entry.secret_name == intent.secret_name for entry in ours):
+            kept.add(own_record)
+        # An entry the operator added goes with its last record; a hand-made one never.
+        gone = {entry.secret_name for entry in records} - {entry.secret_name for entry in kept}
+        new_entries = tuple(name for name in entries if name not in gone)
+        new_records = tuple(sorted(kept, key=_record_order))
+        if new_entries != account.image_pull_secrets or new_records != tuple(sorted(records, key=_record_order)):
             edits.append(
                 ServiceAccountEdit(
-                    view.namespace, account.name, account.resource_version, new_entries, new_added
+                    view.namespace, account.name, account.resource_version, new_entries, new_records
                 )
             )
     return tuple(edits)
@@ -307,16 +378,17 @@ def plan_namespace(view: NamespaceView, intent: CredentialIntent) -> NamespacePl
     ns = view.namespace
     ours = {name: s for name, s in view.secrets.items() if _is_ours(s, intent)}
     # Copies under a former secretName are ours to remove wherever they are. They go last,
-    # after their ServiceAccount entries: once a copy is gone, no later pass can tell its
-    # recorded entry from another credential's, so a failure in between would orphan it.
+    # after their ServiceAccount entries: an old name-only record is told ours by its copy.
     renamed = [s for name, s in ours.items() if name != intent.secret_name]
     stale_deletes = tuple(SecretDelete(ns, s.name, s.resource_version) for s in renamed)
-    renamed_names = frozenset(s.name for s in renamed)
     existing = view.secrets.get(intent.secret_name)
 
     if view.claimed_by is not None:
-        # An older credential holds the name here; it will take the copy over.
-        sa_writes = _service_account_writes(view, intent, EntryMode.LEAVE, renamed_names)
+        # An older credential holds the name here; it will take the copy over. Our records
+        # go once we do not want the namespace: the holder's own record keeps the entry.
+        sa_writes = _service_account_writes(
+            view, intent, EntryMode.LEAVE if view.targeted else EntryMode.WITHDRAW
+        )
         outcome = (
             Outcome(
                 OutcomeKind.CONFLICT,
@@ -333,13 +405,13 @@ def plan_namespace(view: NamespaceView, intent: CredentialIntent) -> NamespacePl
         deletes = stale_deletes
         if existing is not None and _is_ours(existing, intent):
             deletes += (SecretDelete(ns, existing.name, existing.resource_version),)
-        sa_writes = _service_account_writes(view, intent, EntryMode.WITHDRAW, renamed_names)
+        sa_writes = _service_account_writes(view, intent, EntryMode.WITHDRAW)
         return NamespacePlan(ns, sa_writes + deletes, Outcome(OutcomeKind.UNTARGETED))
 
     if existing is not None and not existing.managed:
         return NamespacePlan(
             ns,
-            _service_account_writes(view, intent, EntryMode.LEAVE, renamed_names) + stale_deletes,
+            _service_account_writes(view, intent, EntryMode.LEAVE) + stale_deletes,
             Outcome(
                 OutcomeKind.CONFLICT,
                 "SecretExists",
@@ -351,7 +423,7 @@ def plan_namespace(view: NamespaceView, intent: CredentialIntent) -> NamespacePl
     if intent.docker_config is None:
         # Sources are invalid: keep the last good copy, write nothing to it.
         if existing is not None and _is_ours(existing, intent):
-            sa_writes = _service_account_writes(view, intent, EntryMode.SERVE, renamed_names)
+            sa_writes = _service_account_writes(view, intent, EntryMode.SERVE)
             return NamespacePlan(
                 ns,
                 sa_writes + stale_deletes,
@@ -359,10 +431,10 @@ def plan_namespace(view: NamespaceView, intent: CredentialIntent) -> NamespacePl
             )
         return NamespacePlan(
             ns,
-            _service_account_writes(view, intent, EntryMode.LEAVE, renamed_names) + stale_deletes,
+            _service_account_writes(view, intent, EntryMode.LEAVE) + stale_deletes,
             Outcome(OutcomeKind.FAILED, "SourceInvalid", "no valid source content to copy yet"),
         )
 
     secret_writes = _secret_writes(existing, intent, ns)
-    sa_writes = _service_account_writes(view, intent, EntryMode.SERVE, renamed_names)
+    sa_writes = _service_account_writes(view, intent, EntryMode.SERVE)
     return NamespacePlan(ns, secret_writes + sa_writes + stale_deletes, Outcome(OutcomeKind.SYNCED))
