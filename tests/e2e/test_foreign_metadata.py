@@ -11,6 +11,7 @@ import pytest
 from kubernetes import client
 from objects import docker_config, has_default_sa, pull_secret_names, replica, tenant_spec
 
+from regcred.controller.work import SyncCredential
 from regcred.errors import ConflictError
 from regcred.kube.client import KubeClient, load_api_client
 from regcred.kube.resources import apply_write
@@ -112,7 +113,7 @@ def test_foreign_metadata_on_a_replica_survives_rotation_and_drift_repair(
     wait_converged(running_operator, wait_for)
     writes = running_operator.controller.stats.writes
     version = replica(cluster, namespace, name).metadata.resource_version
-    running_operator.controller.enqueue_credential(name)
+    running_operator.controller.queue.add(SyncCredential(name))
     time.sleep(1)
     wait_converged(running_operator, wait_for)
     assert running_operator.controller.stats.writes == writes

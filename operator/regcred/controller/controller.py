@@ -14,7 +14,7 @@ Nothing is written for a credential until kopf's finalizer is on it (as the cach
 it), so a credential deleted before then never had anything to clean up.
 
 The informer caches are the only record of the cluster, RegistryCredentials included;
-kopf's handlers only enqueue by name and wait for cleanup. Events enqueue only the
+kopf's one handler asks for a credential's cleanup and waits for it. Events enqueue only the
 credentials they concern (see `gather`). No kopf here.
 """
 
@@ -168,9 +168,6 @@ class Controller:
         return False
 
     # -- what kopf asks ----------------------------------------------------------
-    def enqueue_credential(self, name: str) -> None:
-        self.queue.add(SyncCredential(name))
-
     def clean_up(self, name: str, uid: str, timeout: float) -> list[str] | None:
         """Run the credential's cleanup through the queue; None while it has not ended in `timeout`."""
         done, new_pass = self.gate.request_cleanup(name, uid)
