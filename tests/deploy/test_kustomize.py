@@ -15,6 +15,7 @@ from manifests import (
     POD_PULL_SECRETS_COMPONENT,
     REPO,
     SERVICEMONITOR_COMPONENT,
+    TENANT_BOUNDARY_COMPONENT,
     Manifest,
     component_overlay,
     identity,
@@ -78,6 +79,16 @@ def test_the_pod_pull_secrets_component_adds_only_the_admission_policy(kustomize
     assert binding["spec"]["paramRef"]["parameterNotFoundAction"] == "Allow"
     assert policy["spec"]["failurePolicy"] == "Ignore"
     assert len(manifests) == len(kustomize(DEPLOY)) + 2
+
+
+def test_the_tenant_boundary_guards_every_subresource_of_namespaces(kustomize, tmp_path: Path):
+    manifests = kustomize(component_overlay(tmp_path, TENANT_BOUNDARY_COMPONENT))
+    (policy,) = [
+        m for m in manifests
+        if m["kind"] == "ValidatingAdmissionPolicy" and m["metadata"]["name"] == "regcred-tenant-boundary"
+    ]
+    (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert rule["resources"] == ["namespaces", "namespaces/*"]
 
 
 @pytest.mark.e2e
