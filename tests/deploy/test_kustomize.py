@@ -81,6 +81,27 @@ def test_the_pod_pull_secrets_component_adds_only_the_admission_policy(kustomize
     assert len(manifests) == len(kustomize(DEPLOY)) + 2
 
 
+def test_the_write_policy_fences_the_installed_service_account(kustomize):
+    manifests = kustomize(DEPLOY)
+    policy = only(manifests, "ValidatingAdmissionPolicy")
+    binding = only(manifests, "ValidatingAdmissionPolicyBinding")
+    account = only(manifests, "ServiceAccount")["metadata"]
+    assert binding["spec"] == {"policyName": policy["metadata"]["name"], "validationActions": ["Deny"]}
+    assert policy["spec"]["failurePolicy"] == "Fail"
+    (condition,) = policy["spec"]["matchConditions"]
+    assert condition["expression"] == (
+        f"request.userInfo.username == 'system:serviceaccount:{account['namespace']}:{account['name']}'"
+    )
+    (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert (rule["resources"], rule["operations"]) == (
+        ["secrets", "serviceaccounts"], ["CREATE", "UPDATE", "DELETE"]
+    )
+    # The labels it requires are the ones the operator writes.
+    expressions = yaml.safe_dump(policy["spec"]["variables"])
+    for key in (MANAGED_BY_LABEL, MANAGED_BY_VALUE, CREDENTIAL_LABEL):
+        assert f"'{key}'" in expressions
+
+
 def test_the_tenant_boundary_guards_every_subresource_of_namespaces(kustomize, tmp_path: Path):
     manifests = kustomize(component_overlay(tmp_path, TENANT_BOUNDARY_COMPONENT))
     (policy,) = [

@@ -15,7 +15,6 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from kubernetes import client
@@ -35,11 +34,6 @@ pytestmark = pytest.mark.e2e
 SELECTION_LABEL = "regcred.dev/pull-from"
 REFUSAL = "only platform admins may set, change or remove the namespace label"
 RBAC_API = "rbac.authorization.k8s.io"
-
-
-@pytest.fixture(scope="module")
-def kubectl(cluster, control_plane_bin: Path) -> Kubectl:
-    return Kubectl(control_plane_bin / "kubectl", cluster.kubeconfig)
 
 
 @dataclass
