@@ -182,6 +182,32 @@ def test_a_foreign_secret_cannot_be_adopted_rewritten_or_deleted(fenced: Fenced)
         b'{"auths":{}}').decode()
 
 
+APPLY_PATCH = "application/apply-patch+yaml"
+JSON_PATCH = "application/json-patch+json"
+
+
+def test_no_write_route_gets_past_the_policy(fenced: Fenced):
+    """Server-side apply (creating, and taking over a foreign Secret) and JSON patch are
+    admitted as CREATE and UPDATE like any other write: each is refused. (Update, PUT, is
+    not granted by RBAC at all.)"""
+    opaque = f"applied-{uuid.uuid4().hex[:6]}"
+    applied = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+               "metadata": {"name": opaque, "labels": REPLICA_LABELS}, "stringData": {"k": "v"}}
+    path = secrets_path(fenced.namespace, opaque) + "?fieldManager=regcred-operator&force=true"
+    assert refused_by_the_policy(fenced.refusal("PATCH", path, applied, APPLY_PATCH))
+    assert not fenced.secret_exists(opaque)
+
+    foreign = foreign_secret(fenced)
+    path = secrets_path(fenced.namespace, foreign)
+    taken = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": foreign, "labels": REPLICA_LABELS}}
+    assert refused_by_the_policy(
+        fenced.refusal("PATCH", path + "?fieldManager=regcred-operator&force=true", taken, APPLY_PATCH)
+    )
+    labelled = [{"op": "add", "path": "/metadata/labels", "value": REPLICA_LABELS}]
+    assert refused_by_the_policy(fenced.refusal("PATCH", path, labelled, JSON_PATCH))
+    assert not fenced.cluster.core.read_namespaced_secret(foreign, fenced.namespace).metadata.labels
+
+
 def test_a_replica_cannot_be_unlabelled(fenced: Fenced):
     name = f"replica-{uuid.uuid4().hex[:6]}"
     assert fenced.create_secret(name, DOCKER_CONFIG_TYPE, REPLICA_LABELS) is None
