@@ -259,8 +259,7 @@ def installed_identity(
             what="the operator's RBAC to take effect",
         )
         # So does the admission plugin learn policies: wait until the write policy refuses.
-        if any(o["kind"] == "ValidatingAdmissionPolicy" for o in objects):
-            poll(lambda: identity.write_refused(opaque_secret(namespace)), what="the write policy to take effect")
+        poll(lambda: identity.write_refused(opaque_secret(namespace)), what="the write policy to take effect")
         yield identity
     finally:
         identity.api_client.close()
