@@ -92,10 +92,8 @@ def test_the_write_policy_fences_the_installed_service_account(kustomize):
     assert condition["expression"] == (
         f"request.userInfo.username == 'system:serviceaccount:{account['namespace']}:{account['name']}'"
     )
-    (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
-    assert (rule["resources"], rule["operations"]) == (
-        ["secrets", "serviceaccounts"], ["CREATE", "UPDATE", "DELETE"]
-    )
+    rules = [(r["resources"], r["operations"]) for r in policy["spec"]["matchConstraints"]["resourceRules"]]
+    assert rules == [(["secrets", "serviceaccounts"], ["CREATE", "UPDATE", "DELETE"]), (["pods"], ["DELETE"])]
     # The labels it requires are the ones the operator writes.
     expressions = yaml.safe_dump(policy["spec"]["variables"])
     for key in (MANAGED_BY_LABEL, MANAGED_BY_VALUE, CREDENTIAL_LABEL):

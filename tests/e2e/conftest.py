@@ -275,18 +275,26 @@ def operator_identity(
         yield identity
 
 
+@contextmanager
+def stuck_pod_rights_for(kubectl: Kubectl, identity: OperatorIdentity) -> Iterator[None]:
+    """The Pod rights of deploy/components/restart-stuck-pods, granted to `identity` while
+    in the block (spec.restartStuckPods needs them; the base grants none)."""
+    component = [doc for doc in yaml.safe_load_all((RESTART_STUCK_PODS_COMPONENT / "rbac.yaml").read_text()) if doc]
+    manifests = yaml.safe_dump_all(session_identity_objects(component, identity.namespace))
+    kubectl("apply", "--server-side", "-f", "-", stdin=manifests)
+    poll(lambda: identity.may("list", "pods") and identity.may("delete", "pods"), what="the Pod rights to take effect")
+    try:
+        yield
+    finally:
+        kubectl("delete", "--ignore-not-found", "-f", "-", stdin=manifests)
+        poll(lambda: not identity.may("list", "pods"), what="the Pod rights to be revoked")
+
+
 @pytest.fixture
 def stuck_pod_rights(kubectl: Kubectl, operator_identity: OperatorIdentity) -> Iterator[None]:
-    """The Pod rights of deploy/components/restart-stuck-pods, granted to the session's
-    operator for one test (spec.restartStuckPods needs them; the base grants none)."""
-    component = [doc for doc in yaml.safe_load_all((RESTART_STUCK_PODS_COMPONENT / "rbac.yaml").read_text()) if doc]
-    manifests = yaml.safe_dump_all(session_identity_objects(component, operator_identity.namespace))
-    kubectl("apply", "--server-side", "-f", "-", stdin=manifests)
-    poll(lambda: operator_identity.may("list", "pods") and operator_identity.may("delete", "pods"),
-         what="the Pod rights to take effect")
-    yield
-    kubectl("delete", "--ignore-not-found", "-f", "-", stdin=manifests)
-    poll(lambda: not operator_identity.may("list", "pods"), what="the Pod rights to be revoked")
+    """The session's operator with the Pod rights of restart-stuck-pods, for one test."""
+    with stuck_pod_rights_for(kubectl, operator_identity):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from e2e.conftest import Kubectl, OperatorIdentity, installed_identity
+from e2e.conftest import Kubectl, OperatorIdentity, installed_identity, stuck_pod_rights_for
 from regcred.errors import ForbiddenError
 from regcred.kube.client import MERGE_PATCH, KubeClient, object_path
 from regcred.kube.resources import apply_write, read_secret_state, read_service_account_state, secrets_path
@@ -45,6 +45,7 @@ DOCKER_CONFIG_TYPE = "kubernetes.io/dockerconfigjson"
 REPLICA_LABELS = {MANAGED_BY_LABEL: MANAGED_BY_VALUE, CREDENTIAL_LABEL: "acme"}
 POLICY = "regcred-operator"  # every refusal message of the policy names the operator
 APP_ACCOUNT = "app"
+IMAGE = "registry.acme.example:5000/team/web:1.0"
 
 
 @dataclass
@@ -101,7 +102,11 @@ def fenced(cluster, kubectl: Kubectl, tmp_path_factory) -> Iterator[Fenced]:
         image_pull_secrets=[client.V1LocalObjectReference(name="team-own")],
     ))
     try:
-        with installed_identity(cluster, kubectl, home, tmp_path_factory.mktemp("fence")) as identity:
+        with (
+            installed_identity(cluster, kubectl, home, tmp_path_factory.mktemp("fence")) as identity,
+            # As installed with the opt-in component: the delete right the policy narrows.
+            stuck_pod_rights_for(kubectl, identity),
+        ):
             kube = KubeClient(identity.api_client)
             yield Fenced(cluster, identity, kube, tenant)
     finally:
@@ -256,6 +261,62 @@ def test_pull_secrets_and_any_regcred_annotation_may_change(fenced: Fenced):
     assert fenced.patch_account({"imagePullSecrets": [{"name": "team-own"}],
                                  "metadata": {"annotations": {ADDED_PULL_SECRETS_ANNOTATION: None,
                                                               "regcred.dev/some-future-record": None}}}) is None
+
+
+# -- Pods (with the restart-stuck-pods component): only stuck ones a controller recreates -----
+def pod(fenced: Fenced, owned: bool, waiting: str | None) -> str:
+    """A Pod in the tenant namespace, maybe controlled by a ReplicaSet, maybe waiting for a
+    reason (written through pods/status as the kubelet would; no kubelet runs here)."""
+    core, namespace = fenced.cluster.core, fenced.namespace
+    name = f"pod-{uuid.uuid4().hex[:6]}"
+    owners = None
+    if owned:
+        replica_set = client.AppsV1Api(fenced.cluster.api_client).create_namespaced_replica_set(
+            namespace, client.V1ReplicaSet(
+                metadata=client.V1ObjectMeta(name=f"rs-{name}"),
+                spec=client.V1ReplicaSetSpec(
+                    replicas=1, selector=client.V1LabelSelector(match_labels={"app": name}),
+                    template=client.V1PodTemplateSpec(
+                        metadata=client.V1ObjectMeta(labels={"app": name}),
+                        spec=client.V1PodSpec(containers=[client.V1Container(name="web", image=IMAGE)]),
+                    ),
+                ),
+            ),
+        )
+        owners = [client.V1OwnerReference(
+            api_version="apps/v1", kind="ReplicaSet", name=replica_set.metadata.name,
+            uid=replica_set.metadata.uid, controller=True,
+        )]
+    core.create_namespaced_pod(namespace, client.V1Pod(
+        metadata=client.V1ObjectMeta(name=name, labels={"app": name}, owner_references=owners),
+        spec=client.V1PodSpec(service_account_name=APP_ACCOUNT,
+                              containers=[client.V1Container(name="web", image=IMAGE)]),
+    ))
+    if waiting:
+        core.patch_namespaced_pod_status(name, namespace, {"status": {"containerStatuses": [{
+            "name": "web", "image": IMAGE, "imageID": "", "ready": False, "restartCount": 0,
+            "state": {"waiting": {"reason": waiting}},
+        }]}})
+    return name
+
+
+@pytest.mark.parametrize(
+    ("owned", "waiting"),
+    [(False, "ImagePullBackOff"), (True, None), (True, "CrashLoopBackOff")],
+    ids=["stuck-without-controller", "controlled-not-waiting", "controlled-crash-looping"],
+)
+def test_a_pod_that_is_not_stuck_pulling_under_a_controller_cannot_be_deleted(
+    fenced: Fenced, owned: bool, waiting: str | None
+):
+    name = pod(fenced, owned, waiting)
+    assert refused_by_the_policy(fenced.refusal("DELETE", object_path("v1", "pods", fenced.namespace, name)))
+    assert fenced.cluster.core.read_namespaced_pod(name, fenced.namespace)
+
+
+def test_a_stuck_pod_under_a_controller_may_be_deleted(fenced: Fenced):
+    for reason in ("ErrImagePull", "ImagePullBackOff"):
+        name = pod(fenced, owned=True, waiting=reason)
+        assert fenced.refusal("DELETE", object_path("v1", "pods", fenced.namespace, name)) is None
 
 
 # -- the operator's real writes pass ------------------------------------------------------
