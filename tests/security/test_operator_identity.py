@@ -96,11 +96,6 @@ def fenced(cluster, kubectl: Kubectl, tmp_path_factory) -> Iterator[Fenced]:
     tenant = f"fence-tenant-{uuid.uuid4().hex[:8]}"
     for name in (home, tenant):
         cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    cluster.core.create_namespaced_service_account(tenant, client.V1ServiceAccount(
-        metadata=client.V1ObjectMeta(name=APP_ACCOUNT, labels={"team": "web"}, annotations={"owner": "web"}),
-        secrets=[client.V1ObjectReference(name="app-token")],
-        image_pull_secrets=[client.V1LocalObjectReference(name="team-own")],
-    ))
     try:
         with (
             installed_identity(cluster, kubectl, home, tmp_path_factory.mktemp("fence")) as identity,
@@ -112,6 +107,25 @@ def fenced(cluster, kubectl: Kubectl, tmp_path_factory) -> Iterator[Fenced]:
     finally:
         for name in (tenant, home):
             cluster.core.delete_namespace(name)
+
+
+@pytest.fixture(autouse=True)
+def app_account(fenced: Fenced) -> None:
+    """Each test starts with the ServiceAccount `app` as its owner made it (a refusal test
+    that fails must not leave its change for the next test)."""
+    core = fenced.cluster.core
+    try:
+        # A finalizer some test managed to add would keep the old one.
+        core.patch_namespaced_service_account(APP_ACCOUNT, fenced.namespace, {"metadata": {"finalizers": None}})
+        core.delete_namespaced_service_account(APP_ACCOUNT, fenced.namespace)
+    except client.ApiException as error:
+        if error.status != 404:
+            raise
+    core.create_namespaced_service_account(fenced.namespace, client.V1ServiceAccount(
+        metadata=client.V1ObjectMeta(name=APP_ACCOUNT, labels={"team": "web"}, annotations={"owner": "web"}),
+        secrets=[client.V1ObjectReference(name="app-token")],
+        image_pull_secrets=[client.V1LocalObjectReference(name="team-own")],
+    ))
 
 
 def refused_by_the_policy(message: str | None) -> bool:
