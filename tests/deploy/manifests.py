@@ -16,6 +16,7 @@ CHART = DEPLOY / "chart"
 SERVICEMONITOR_COMPONENT = DEPLOY / "components" / "servicemonitor"
 POD_PULL_SECRETS_COMPONENT = DEPLOY / "components" / "pod-pull-secrets"
 TENANT_BOUNDARY_COMPONENT = DEPLOY / "components" / "tenant-boundary"
+RESTART_STUCK_PODS_COMPONENT = DEPLOY / "components" / "restart-stuck-pods"
 CRD_FILES = sorted((REPO / "crds").glob("regcred.dev_*.yaml"))
 OPERATOR_NAMESPACE = "regcred-system"
 

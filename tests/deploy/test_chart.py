@@ -12,6 +12,7 @@ from manifests import (
     DEPLOY,
     POD_PULL_SECRETS_COMPONENT,
     REPO,
+    RESTART_STUCK_PODS_COMPONENT,
     SERVICEMONITOR_COMPONENT,
     TENANT_BOUNDARY_COMPONENT,
     Manifest,
@@ -85,6 +86,28 @@ def test_pod_pull_secret_policy_value_renders_the_kustomize_component(
     with_policy = helm_template("--set", "podPullSecretPolicy.enabled=true")
     overlay = component_overlay(tmp_path, POD_PULL_SECRETS_COMPONENT)
     assert by_identity(with_policy) == by_identity(without_namespace_object(kustomize(overlay)))
+
+
+def test_restart_stuck_pods_value_renders_the_kustomize_component(helm_template, kustomize, tmp_path: Path):
+    with_pod_rights = helm_template("--set", "restartStuckPods.enabled=true")
+    overlay = component_overlay(tmp_path, RESTART_STUCK_PODS_COMPONENT)
+    assert by_identity(with_pod_rights) == by_identity(without_namespace_object(kustomize(overlay)))
+
+
+def test_the_write_policy_fences_the_service_account_of_the_release_namespace(helm_template):
+    manifests = helm_template("--namespace", "platform-ops")
+    (condition,) = only(manifests, "ValidatingAdmissionPolicy")["spec"]["matchConditions"]
+    subjects = only(manifests, "ClusterRoleBinding")["subjects"]
+    assert subjects == [{"kind": "ServiceAccount", "name": "regcred-operator", "namespace": "platform-ops"}]
+    assert condition["expression"] == (
+        "request.userInfo.username == 'system:serviceaccount:platform-ops:regcred-operator'"
+    )
+
+
+def test_disabling_the_write_policy_drops_it(helm_template):
+    manifests = helm_template("--set", "operatorWritesPolicy.enabled=false")
+    kinds = {manifest["kind"] for manifest in manifests}
+    assert not kinds & {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 
 
 def test_namespace_values_become_operator_flags(helm_template):

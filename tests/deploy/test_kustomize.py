@@ -15,6 +15,7 @@ from manifests import (
     POD_PULL_SECRETS_COMPONENT,
     REPO,
     SERVICEMONITOR_COMPONENT,
+    TENANT_BOUNDARY_COMPONENT,
     Manifest,
     component_overlay,
     identity,
@@ -81,6 +82,35 @@ def test_the_pod_pull_secrets_component_adds_only_the_admission_policy(kustomize
     assert binding["spec"]["paramRef"]["parameterNotFoundAction"] == "Allow"
     assert policy["spec"]["failurePolicy"] == "Ignore"
     assert len(manifests) == len(kustomize(DEPLOY)) + 2
+
+
+def test_the_write_policy_fences_the_installed_service_account(kustomize):
+    manifests = kustomize(DEPLOY)
+    policy = only(manifests, "ValidatingAdmissionPolicy")
+    binding = only(manifests, "ValidatingAdmissionPolicyBinding")
+    account = only(manifests, "ServiceAccount")["metadata"]
+    assert binding["spec"] == {"policyName": policy["metadata"]["name"], "validationActions": ["Deny"]}
+    assert policy["spec"]["failurePolicy"] == "Fail"
+    (condition,) = policy["spec"]["matchConditions"]
+    assert condition["expression"] == (
+        f"request.userInfo.username == 'system:serviceaccount:{account['namespace']}:{account['name']}'"
+    )
+    rules = [(r["resources"], r["operations"]) for r in policy["spec"]["matchConstraints"]["resourceRules"]]
+    assert rules == [(["secrets", "serviceaccounts"], ["CREATE", "UPDATE", "DELETE"]), (["pods"], ["DELETE"])]
+    # The labels it requires are the ones the operator writes.
+    expressions = yaml.safe_dump(policy["spec"]["variables"])
+    for key in (MANAGED_BY_LABEL, MANAGED_BY_VALUE, CREDENTIAL_LABEL):
+        assert f"'{key}'" in expressions
+
+
+def test_the_tenant_boundary_guards_every_subresource_of_namespaces(kustomize, tmp_path: Path):
+    manifests = kustomize(component_overlay(tmp_path, TENANT_BOUNDARY_COMPONENT))
+    (policy,) = [
+        m for m in manifests
+        if m["kind"] == "ValidatingAdmissionPolicy" and m["metadata"]["name"] == "regcred-tenant-boundary"
+    ]
+    (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert rule["resources"] == ["namespaces", "namespaces/*"]
 
 
 @pytest.mark.e2e

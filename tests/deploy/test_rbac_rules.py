@@ -1,5 +1,6 @@
 """deploy/ grants exactly the rules docs/rbac.md gives a reason for, to the operator only;
 the only other roles are aggregated into the built-in ones and grant TenantRegistryCredentials.
+The opt-in component restart-stuck-pods adds exactly the rows of its own table there.
 
 That the rules are enough is proven by the end-to-end suite, which runs the operator
 as this ServiceAccount; this test keeps every grant tied to a documented use.
@@ -7,10 +8,14 @@ as this ServiceAccount; this test keeps every grant tied to a documented use.
 
 from __future__ import annotations
 
-from manifests import DEPLOY, OPERATOR_NAMESPACE, REPO, Manifest
+from pathlib import Path
+
+from manifests import DEPLOY, OPERATOR_NAMESPACE, REPO, RESTART_STUCK_PODS_COMPONENT, Manifest, component_overlay
 
 RBAC_DOC = REPO / "docs" / "rbac.md"
 TABLE_HEADER = "| Scope | API group | Resource | Names | Verbs | Why |"
+BASE_SECTION = "## Rules"
+RESTART_STUCK_PODS_SECTION = "## Opt-in: restarting stuck Pods"
 ROLE_KINDS = {"ClusterRole", "Role"}
 BINDING_KINDS = {"ClusterRoleBinding", "RoleBinding"}
 OPERATOR_SUBJECT = {
@@ -23,10 +28,10 @@ OPERATOR_SUBJECT = {
 Permission = tuple[str, str, str, str, str]
 
 
-def documented_permissions() -> dict[Permission, str]:
-    """Every permission in the docs/rbac.md table, with its reason."""
+def documented_permissions(section: str = BASE_SECTION) -> dict[Permission, str]:
+    """Every permission in the table of a docs/rbac.md section, with its reason."""
     lines = RBAC_DOC.read_text().splitlines()
-    start = lines.index(TABLE_HEADER) + 2  # skip the header and its |---| line
+    start = lines.index(TABLE_HEADER, lines.index(section)) + 2  # skip the header and its |---| line
     permissions: dict[Permission, str] = {}
     for line in lines[start:]:
         if not line.startswith("|"):
@@ -72,8 +77,20 @@ def test_every_rule_is_documented_and_every_documented_rule_exists(kustomize):
     assert not documented - granted, "documented in docs/rbac.md but not granted in deploy/"
 
 
-def test_no_rule_uses_wildcards(kustomize):
-    for permission in granted_permissions(kustomize(DEPLOY)):
+def test_the_restart_stuck_pods_component_adds_exactly_its_documented_rules(kustomize, tmp_path: Path):
+    with_component = granted_permissions(kustomize(component_overlay(tmp_path, RESTART_STUCK_PODS_COMPONENT)))
+    added = with_component - granted_permissions(kustomize(DEPLOY))
+    assert added == set(documented_permissions(RESTART_STUCK_PODS_SECTION))
+    assert {resource for _, _, resource, _, _ in added} == {"pods"}
+
+
+def test_the_base_grants_no_pod_rights(kustomize):
+    assert not [p for p in granted_permissions(kustomize(DEPLOY)) if p[2].partition("/")[0] == "pods"]
+
+
+def test_no_rule_uses_wildcards(kustomize, tmp_path: Path):
+    overlay = component_overlay(tmp_path, RESTART_STUCK_PODS_COMPONENT)
+    for permission in granted_permissions(kustomize(overlay)):
         assert "*" not in permission, permission
 
 
@@ -85,8 +102,8 @@ def test_roles_for_people_reach_tenant_credentials_only(kustomize):
         assert resource.partition("/")[0] == "tenantregistrycredentials", resource
 
 
-def test_every_role_is_bound_to_the_operator_and_nobody_else(kustomize):
-    manifests = kustomize(DEPLOY)
+def test_every_role_is_bound_to_the_operator_and_nobody_else(kustomize, tmp_path: Path):
+    manifests = kustomize(component_overlay(tmp_path, RESTART_STUCK_PODS_COMPONENT))
     roles = {
         (m["kind"], _scope(m), m["metadata"]["name"])
         for m in manifests

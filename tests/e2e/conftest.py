@@ -8,10 +8,12 @@ unique names, and its credentials select only its own namespaces.
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +30,14 @@ REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO / "crds"
 CRD_NAMES = [f"{PLURAL}.{API_GROUP}", f"{TENANT_PLURAL}.{API_GROUP}"]
 DEPLOY = REPO / "deploy"
+RESTART_STUCK_PODS_COMPONENT = DEPLOY / "components" / "restart-stuck-pods"
 DEPLOYED_NAMESPACE = "regcred-system"
 OPERATOR_ACCOUNT = "regcred-operator"
-IDENTITY_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+IDENTITY_KINDS = {
+    "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+    # The policy that fences the operator's writes beyond RBAC (deploy/base/operator-writes.yaml).
+    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+}
 TOKEN_SECONDS = 6 * 3600  # outlives a session
 
 pytestmark = pytest.mark.e2e
@@ -122,14 +129,19 @@ class OperatorHandle:
         return self.thread is not None
 
 
+def service_account_username(namespace: str) -> str:
+    """Who the API server says the operator's ServiceAccount in `namespace` is."""
+    return f"system:serviceaccount:{namespace}:{OPERATOR_ACCOUNT}"
+
+
 def session_identity_objects(
     deployed: list[dict[str, Any]], namespace: str
 ) -> list[dict[str, Any]]:
-    """deploy/'s ServiceAccount and RBAC, moved from regcred-system into `namespace`.
+    """deploy/'s ServiceAccount, RBAC and write policy, moved from regcred-system into `namespace`.
 
     Every other name gets `namespace` as a suffix, so that this session's grants (some
     cluster-scoped, some in `default`) replace neither a real installation's nor another
-    session's.
+    session's; the policy fences this session's ServiceAccount instead of the deployed one.
     """
     objects = []
     for manifest in deployed:
@@ -144,6 +156,13 @@ def session_identity_objects(
             role_name = moved["roleRef"]["name"] + f"-{namespace}"
             moved["roleRef"] = {**moved["roleRef"], "name": role_name}
             moved["subjects"] = [{**who, "namespace": namespace} for who in moved["subjects"]]
+        if moved["kind"] == "ValidatingAdmissionPolicyBinding":
+            moved["spec"] = {**moved["spec"], "policyName": moved["spec"]["policyName"] + f"-{namespace}"}
+        if moved["kind"] == "ValidatingAdmissionPolicy":
+            spec = json.dumps(moved["spec"])
+            deployed_user = service_account_username(DEPLOYED_NAMESPACE)
+            assert deployed_user in spec, "the write policy names the deployed ServiceAccount"
+            moved["spec"] = json.loads(spec.replace(deployed_user, service_account_username(namespace)))
         objects.append(moved)
     return objects
 
@@ -159,7 +178,7 @@ class OperatorIdentity:
 
     @property
     def username(self) -> str:
-        return f"system:serviceaccount:{self.namespace}:{OPERATOR_ACCOUNT}"
+        return service_account_username(self.namespace)
 
     def may(
         self,
@@ -181,6 +200,26 @@ class OperatorIdentity:
         authorization = client.AuthorizationV1Api(self.api_client)
         return authorization.create_self_subject_access_review(review).status.allowed
 
+    def write_refused(self, secret: client.V1Secret) -> str | None:
+        """The API server's refusal to create `secret` as this identity (a dry run), or None."""
+        core = client.CoreV1Api(self.api_client)
+        try:
+            core.create_namespaced_secret(secret.metadata.namespace, secret, dry_run="All")
+        except client.ApiException as error:
+            if error.status in (403, 422):
+                return str(error.body)
+            raise
+        return None
+
+
+def opaque_secret(namespace: str) -> client.V1Secret:
+    """A Secret the operator never writes."""
+    return client.V1Secret(
+        metadata=client.V1ObjectMeta(name=f"not-a-replica-{uuid.uuid4().hex[:8]}", namespace=namespace),
+        type="Opaque",
+        string_data={"token": "not-a-pull-secret"},
+    )
+
 
 def token_kubeconfig(admin_kubeconfig: Path, token: str, path: Path) -> Path:
     """A kubeconfig for the admin kubeconfig's current cluster (server, CA) that sends `token`."""
@@ -200,33 +239,68 @@ def token_kubeconfig(admin_kubeconfig: Path, token: str, path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def operator_identity(
-    cluster, kubectl: Kubectl, operator_namespace: str, tmp_path_factory
+@contextmanager
+def installed_identity(
+    cluster, kubectl: Kubectl, namespace: str, directory: Path
 ) -> Iterator[OperatorIdentity]:
-    """Who the session's operator runs as: deploy/'s ServiceAccount and RBAC, nothing more."""
+    """deploy/'s ServiceAccount, RBAC and write policy for an operator in `namespace`,
+    in force; removed on exit. `directory` takes the identity's kubeconfig."""
     deployed = [doc for doc in yaml.safe_load_all(kubectl("kustomize", str(DEPLOY)).stdout) if doc]
-    objects = session_identity_objects(deployed, operator_namespace)
+    objects = session_identity_objects(deployed, namespace)
     manifests = yaml.safe_dump_all(objects)
     kubectl("apply", "--server-side", "-f", "-", stdin=manifests)
     request = client.AuthenticationV1TokenRequest(
         spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=TOKEN_SECONDS)
     )
     token = cluster.core.create_namespaced_service_account_token(
-        OPERATOR_ACCOUNT, operator_namespace, request
+        OPERATOR_ACCOUNT, namespace, request
     ).status.token
-    kubeconfig_path = tmp_path_factory.mktemp("identity") / "kubeconfig"
-    kubeconfig = token_kubeconfig(cluster.kubeconfig, token, kubeconfig_path)
-    identity = OperatorIdentity(operator_namespace, kubeconfig, objects)
-    # The authorizer learns bindings from a watch: wait for a cluster-wide and a namespaced one.
-    poll(
-        lambda: identity.may("list", "secrets")
-        and identity.may("create", "leases", "coordination.k8s.io", namespace=operator_namespace),
-        what="the operator's RBAC to take effect",
-    )
-    yield identity
-    identity.api_client.close()
-    kubectl("delete", "--ignore-not-found", "--wait=false", "-f", "-", stdin=manifests)
+    kubeconfig = token_kubeconfig(cluster.kubeconfig, token, directory / "kubeconfig")
+    identity = OperatorIdentity(namespace, kubeconfig, objects)
+    try:
+        # The authorizer learns bindings from a watch: wait for a cluster-wide and a namespaced one.
+        poll(
+            lambda: identity.may("list", "secrets")
+            and identity.may("create", "leases", "coordination.k8s.io", namespace=namespace),
+            what="the operator's RBAC to take effect",
+        )
+        # So does the admission plugin learn policies: wait until the write policy refuses.
+        poll(lambda: identity.write_refused(opaque_secret(namespace)), what="the write policy to take effect")
+        yield identity
+    finally:
+        identity.api_client.close()
+        kubectl("delete", "--ignore-not-found", "--wait=false", "-f", "-", stdin=manifests)
+
+
+@pytest.fixture(scope="session")
+def operator_identity(
+    cluster, kubectl: Kubectl, operator_namespace: str, tmp_path_factory
+) -> Iterator[OperatorIdentity]:
+    """Who the session's operator runs as: deploy/'s ServiceAccount, RBAC and write policy, nothing more."""
+    with installed_identity(cluster, kubectl, operator_namespace, tmp_path_factory.mktemp("identity")) as identity:
+        yield identity
+
+
+@contextmanager
+def stuck_pod_rights_for(kubectl: Kubectl, identity: OperatorIdentity) -> Iterator[None]:
+    """The Pod rights of deploy/components/restart-stuck-pods, granted to `identity` while
+    in the block (spec.restartStuckPods needs them; the base grants none)."""
+    component = [doc for doc in yaml.safe_load_all((RESTART_STUCK_PODS_COMPONENT / "rbac.yaml").read_text()) if doc]
+    manifests = yaml.safe_dump_all(session_identity_objects(component, identity.namespace))
+    kubectl("apply", "--server-side", "-f", "-", stdin=manifests)
+    poll(lambda: identity.may("list", "pods") and identity.may("delete", "pods"), what="the Pod rights to take effect")
+    try:
+        yield
+    finally:
+        kubectl("delete", "--ignore-not-found", "-f", "-", stdin=manifests)
+        poll(lambda: not identity.may("list", "pods"), what="the Pod rights to be revoked")
+
+
+@pytest.fixture
+def stuck_pod_rights(kubectl: Kubectl, operator_identity: OperatorIdentity) -> Iterator[None]:
+    """The session's operator with the Pod rights of restart-stuck-pods, for one test."""
+    with stuck_pod_rights_for(kubectl, operator_identity):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
+from e2e.conftest import opaque_secret
+
 # (verb, resource, API group, namespace: None cluster-wide, "operator" the operator's own)
 Access = tuple[str, str, str, str | None]
 
@@ -43,6 +45,9 @@ DENIED: list[Access] = [
     ("create", "leases", "coordination.k8s.io", "default"),
     ("patch", "pods", "", None),
     ("update", "pods", "", None),
+    # Only the opt-in component restart-stuck-pods grants these.
+    ("list", "pods", "", None),
+    ("delete", "pods", "", None),
     ("get", "pods/log", "", None),
     ("list", "events", "", "default"),
 ]
@@ -75,6 +80,13 @@ def test_the_operator_runs_as_the_service_account(operator_identity, running_ope
         client.V1SelfSubjectReview()
     ).status.user_info.username == (operator_identity.username)
     assert running_operator.thread.memo["kubeconfig"] == str(operator_identity.kubeconfig)
+
+
+def test_the_operators_writes_are_fenced_by_the_write_policy(operator_identity, running_operator):
+    """deploy/'s write policy is in force for the session's operator, so every end-to-end
+    test (fan-out, rotation, drift repair, cleanup) proves its writes pass the policy."""
+    refusal = operator_identity.write_refused(opaque_secret(operator_identity.namespace))
+    assert refusal and "regcred-operator-writes" in refusal
 
 
 def test_every_rule_is_in_force(operator_identity):

@@ -5,6 +5,10 @@ Pending: a test makes a Pod stuck by writing what the kubelet would through the
 pods/status subresource (a container waiting in ImagePullBackOff), and plays the
 ReplicaSet controller by creating the replacement Pod itself. The ServiceAccount
 admission plugin is real: it decides which imagePullSecrets every Pod gets.
+
+The operator's Pod rights come from an opt-in component (`stuck_pod_rights`); without
+them a credential asking for restarts says so in its status and an Event, and nothing
+is retried for it.
 """
 
 from __future__ import annotations
@@ -114,7 +118,7 @@ def wait_for_resyncs(operator, count: int = 2) -> None:
 
 
 def test_option_on_restarts_an_owned_stuck_pod_once_and_reports_the_others(
-    cluster, make_namespace, credentials, sources, running_operator, wait_for
+    cluster, make_namespace, credentials, sources, running_operator, wait_for, stuck_pod_rights
 ):
     tenant = uuid.uuid4().hex[:8]
     stuck = stuck_pods_before_the_credential(cluster, make_namespace, wait_for, tenant)
@@ -153,7 +157,8 @@ def test_option_on_restarts_an_owned_stuck_pod_once_and_reports_the_others(
 
 
 def test_option_off_deletes_nothing_and_kubectl_regcred_status_reports_the_stuck_pods(
-    cluster, make_namespace, credentials, sources, running_operator, operator_namespace, wait_for
+    cluster, make_namespace, credentials, sources, running_operator, operator_namespace, wait_for,
+    stuck_pod_rights,
 ):
     tenant = uuid.uuid4().hex[:8]
     stuck = stuck_pods_before_the_credential(cluster, make_namespace, wait_for, tenant)
@@ -187,7 +192,7 @@ def test_option_off_deletes_nothing_and_kubectl_regcred_status_reports_the_stuck
 
 
 def test_no_secret_material_in_restart_events_status_or_logs(
-    cluster, make_namespace, credentials, sources, running_operator, caplog, wait_for
+    cluster, make_namespace, credentials, sources, running_operator, caplog, wait_for, stuck_pod_rights
 ):
     caplog.set_level(logging.DEBUG)
     user, password = f"canary-user-{uuid.uuid4().hex[:8]}", f"canary-pass-{uuid.uuid4().hex}"
@@ -210,3 +215,46 @@ def test_no_secret_material_in_restart_events_status_or_logs(
     leaks = [(where, form) for where, text in outputs.items() for form in secret_forms(user, password)
              if form in text]
     assert not leaks, f"secret material found: {leaks}"
+
+
+def credential_events(cluster, name: str, reason: str) -> list[client.CoreV1Event]:
+    """Events about a RegistryCredential (cluster-scoped: they are posted in `default`)."""
+    selector = f"involvedObject.name={name},reason={reason}"
+    return cluster.core.list_namespaced_event("default", field_selector=selector).items
+
+
+def test_without_pod_rights_the_credential_reports_it_deletes_nothing_and_retries_nothing(
+    cluster, make_namespace, credentials, sources, running_operator, operator_identity, caplog, wait_for,
+    request,
+):
+    caplog.set_level(logging.WARNING, logger="regcred.controller.worker")
+    wait_for(lambda: not operator_identity.may("list", "pods"), what="an operator without Pod rights")
+    tenant = uuid.uuid4().hex[:8]
+    stuck = stuck_pods_before_the_credential(cluster, make_namespace, wait_for, tenant)
+    name = credentials.create(tenant_spec(tenant, sources.create({"password": "pw-no-rights"}),
+                                          restartStuckPods=True))
+
+    refused = wait_for(
+        lambda: (c := credentials.condition(name, "StuckPodRestarts")) and c["status"] == "False" and c,
+        what="StuckPodRestarts False",
+    )
+    assert refused["reason"] == "PodAccessForbidden"
+    assert stuck.namespace in refused["message"] and "deploy/components/restart-stuck-pods" in refused["message"]
+    assert credentials.wait_ready(name)["syncedNamespaces"] == 1, "replication goes on without Pod rights"
+    [event] = wait_for(lambda: credential_events(cluster, name, "PodAccessForbidden"), what="a Warning Event")
+    assert event.type == "Warning"
+
+    passes = running_operator.controller.stats.snapshot()["namespace_passes"]
+    wait_for_resyncs(running_operator)
+    assert running_operator.controller.stats.snapshot()["namespace_passes"] > passes, "passes go on"
+    retried = [r.getMessage() for r in caplog.records if name in r.getMessage()]
+    assert not retried, f"work retried for want of Pod rights: {retried}"
+    assert len(credential_events(cluster, name, "PodAccessForbidden")) == 1, "one Event, on the transition"
+    assert pod_uid(cluster, stuck.namespace, stuck.owned) is not None
+
+    # Granted later (the component applied), the next pass restarts the Pod and the condition turns.
+    request.getfixturevalue("stuck_pod_rights")
+    wait_for(lambda: pod_uid(cluster, stuck.namespace, stuck.owned) is None, timeout=60,
+             what="the stuck Pod restarted once the rights are granted")
+    wait_for(lambda: (c := credentials.condition(name, "StuckPodRestarts")) and c["status"] == "True",
+             what="StuckPodRestarts True")

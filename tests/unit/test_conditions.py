@@ -13,6 +13,7 @@ from regcred.planning.conditions import (
     MAX_LISTED_PODS,
     READY,
     SOURCE_VALID,
+    STUCK_POD_RESTARTS,
     build_status,
     merge_condition,
 )
@@ -217,3 +218,33 @@ def test_stuck_pods_are_sorted_and_capped_and_restarts_counted() -> None:
     assert built.stuck_pods == sorted(pods)[:MAX_LISTED_PODS]
     assert built.restarted_pods == 7
     assert status({"a": SYNCED}).stuck_pods == [] and status({"a": SYNCED}).restarted_pods == 0
+
+
+REFUSAL = 'GET /api/v1/namespaces/web/pods: pods is forbidden: cannot list resource "pods"'
+
+
+@pytest.mark.parametrize(
+    ("pods_forbidden", "expected"),
+    [
+        (None, None),  # spec.restartStuckPods off: no condition
+        ({}, ("True", "Permitted")),
+        ({"web": REFUSAL, "api": REFUSAL}, ("False", "PodAccessForbidden")),
+    ],
+)
+def test_stuck_pod_restarts_condition(
+    pods_forbidden: dict[str, str] | None, expected: tuple[str, str] | None
+) -> None:
+    built = build_status(
+        previous=None, generation=1, secret_name="acme-pull", content_hash="sha256:new",
+        problems=(), overrides=(), outcomes={"api": SYNCED, "web": SYNCED}, now=NOW,
+        pods_forbidden=pods_forbidden,
+    )
+    found = [c for c in built.conditions if c.type == STUCK_POD_RESTARTS]
+    assert [(c.status, c.reason) for c in found] == ([expected] if expected else [])
+    assert condition(built, READY).status == "True", "replication does not depend on Pod rights"
+    if expected and expected[0] == "False":
+        (refused,) = found
+        # The first namespace by name, how many, and what grants the rights.
+        assert "2 served namespace(s) (api: " in refused.message
+        assert "deploy/components/restart-stuck-pods" in refused.message
+        assert "restartStuckPods.enabled=true" in refused.message

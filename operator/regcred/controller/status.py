@@ -18,7 +18,7 @@ from regcred.kube.client import KubeClient
 from regcred.kube.resources import CredentialRecord, patch_credential_status, post_event
 from regcred.metrics import Metrics
 from regcred.models import RegistryCheck, RegistryCredentialStatus
-from regcred.planning.conditions import READY, SOURCE_VALID, build_status
+from regcred.planning.conditions import READY, SOURCE_VALID, STUCK_POD_RESTARTS, build_status
 from regcred.planning.plan import Outcome, OutcomeKind
 from regcred.planning.sources import ResolvedContent
 from regcred.planning.verification import CREDENTIALS_VALID
@@ -48,6 +48,8 @@ class StatusStore:
         self._outcomes: dict[str, dict[str, Outcome]] = {}
         self._content: dict[str, ResolvedContent] = {}
         self._stuck: dict[str, dict[str, tuple[str, ...]]] = {}  # credential -> namespace -> Pod keys
+        # credential -> namespace -> why listing or deleting its Pods was refused
+        self._pods_forbidden: dict[str, dict[str, str]] = {}
         self._restarted: dict[str, int] = {}
 
     # -- what workers learn ------------------------------------------------------
@@ -70,7 +72,8 @@ class StatusStore:
     def keep_namespaces(self, credential: str, touched: set[str]) -> None:
         """Forget namespaces that no longer exist or no longer concern the credential."""
         with self._lock:
-            for per_namespace in (self._outcomes.get(credential, {}), self._stuck.get(credential, {})):
+            kept = (self._outcomes, self._stuck, self._pods_forbidden)
+            for per_namespace in (per_credential.get(credential, {}) for per_credential in kept):
                 for gone in set(per_namespace) - touched:
                     del per_namespace[gone]
 
@@ -80,6 +83,14 @@ class StatusStore:
                 self._stuck.setdefault(credential, {})[namespace] = pods
             else:
                 self._stuck.get(credential, {}).pop(namespace, None)
+
+    def set_pods_forbidden(self, credential: str, namespace: str, refusal: str | None) -> None:
+        """The API server's refusal of the Pod requests spec.restartStuckPods makes, or None."""
+        with self._lock:
+            if refusal is not None:
+                self._pods_forbidden.setdefault(credential, {})[namespace] = refusal
+            else:
+                self._pods_forbidden.get(credential, {}).pop(namespace, None)
 
     def count_restart(self, record: CredentialRecord) -> None:
         with self._lock:
@@ -99,7 +110,9 @@ class StatusStore:
 
     def forget(self, credential: str) -> None:
         with self._lock:
-            for per_credential in (self._outcomes, self._content, self._stuck, self._restarted, self._written_at):
+            for per_credential in (
+                self._outcomes, self._content, self._stuck, self._pods_forbidden, self._restarted, self._written_at
+            ):
                 per_credential.pop(credential, None)
         self._metrics.forget_credential(credential)
 
@@ -118,6 +131,9 @@ class StatusStore:
             outcomes = dict(self._outcomes.get(record.key, {}))
             stuck_pods = [key for keys in self._stuck.get(record.key, {}).values() for key in keys]
             restarted_pods = self._restarted_pods(record)
+            pods_forbidden = (
+                dict(self._pods_forbidden.get(record.key, {})) if record.spec.restart_stuck_pods else None
+            )
         assert record.secret_name is not None
         return build_status(
             previous=record.status,
@@ -131,6 +147,7 @@ class StatusStore:
             registry_checks=checks,
             restarted_pods=restarted_pods,
             stuck_pods=stuck_pods,
+            pods_forbidden=pods_forbidden,
         )
 
     def write(
@@ -177,5 +194,7 @@ class StatusStore:
             )
             if condition.type == READY and condition.status == "True":
                 post_event(self._client, record.reference, "Normal", condition.reason, condition.message)
-            elif condition.type in (READY, SOURCE_VALID, CREDENTIALS_VALID) and condition.status == "False":
+            elif condition.type in (READY, SOURCE_VALID, CREDENTIALS_VALID, STUCK_POD_RESTARTS) and (
+                condition.status == "False"
+            ):
                 post_event(self._client, record.reference, "Warning", condition.reason, condition.message)

@@ -4,6 +4,11 @@ Pods are listed, not watched: a watch would stream every Pod of the cluster into
 operator for the sake of the few credentials that opt in. The list is of one served
 namespace's Pending Pods, once per namespace pass, and only while the option is on.
 The Pods deleted (by uid) and their owners are owned by the restarter's lock.
+
+The Pod rights are opt-in (deploy/components/restart-stuck-pods): a refusal is reported
+in the credential's status (StuckPodRestarts False, with a Warning Event when it turns)
+and the pass ends normally, so the namespace work is not retried for it; the next pass
+asks again, and so notices the rights once they are granted.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import threading
 
 from regcred.controller.apply import MAX_REPLANS, Applier
 from regcred.controller.status import StatusStore
-from regcred.errors import ConflictError
+from regcred.errors import ConflictError, ForbiddenError
 from regcred.kube.client import KubeClient
 from regcred.kube.resources import CredentialRecord, delete_pod, list_pending_pods, post_event
 from regcred.metrics import Metrics
@@ -70,7 +75,19 @@ class StuckPodRestarter:
         )
         if not wanted:
             self._status.set_stuck(record.key, namespace, ())
+            self._status.set_pods_forbidden(record.key, namespace, None)
             return
+        try:
+            self._restart_stuck(record, namespace, lists)
+        except ForbiddenError as refusal:
+            log.debug("namespace %s: %s", namespace, refusal, extra={"credential": record.key})
+            self._status.set_stuck(record.key, namespace, ())
+            self._status.set_pods_forbidden(record.key, namespace, str(refusal))
+            return
+        self._status.set_pods_forbidden(record.key, namespace, None)
+
+    def _restart_stuck(self, record: CredentialRecord, namespace: str, lists: dict[str, tuple[str, ...]]) -> None:
+        assert record.secret_name is not None
         for _ in range(MAX_REPLANS):
             pods = list_pending_pods(self._client, namespace)
             deleted, owners = self._recall(namespace, pods)

@@ -28,12 +28,14 @@ __all__ = [
     "MAX_LISTED_PODS",
     "READY",
     "SOURCE_VALID",
+    "STUCK_POD_RESTARTS",
     "build_status",
     "merge_condition",
 ]
 
 READY = "Ready"
 SOURCE_VALID = "SourceValid"
+STUCK_POD_RESTARTS = "StuckPodRestarts"
 # Every list in status is cut to these lengths (its count, where there is one, is not),
 # and the cut is told in a condition's message. With the message caps of
 # regcred.planning.caps they bound a status to a few hundred kB, whatever the input.
@@ -116,6 +118,20 @@ def _ready_condition(
     return "True", "Synced", f"all {matched} matched namespaces synced"
 
 
+def _stuck_pod_restarts_condition(pods_forbidden: Mapping[str, str]) -> tuple[str, str, str]:
+    if not pods_forbidden:
+        return "True", "Permitted", "stuck Pods in the served namespaces are restarted"
+    first = min(pods_forbidden)
+    return (
+        "False",
+        "PodAccessForbidden",
+        f"restartStuckPods needs the operator to list and delete Pods, which its RBAC does not "
+        f"allow in {len(pods_forbidden)} served namespace(s) ({first}: {pods_forbidden[first]}); "
+        f"grant it with deploy/components/restart-stuck-pods or the chart value "
+        f"restartStuckPods.enabled=true. Stuck Pods are not restarted meanwhile.",
+    )
+
+
 def build_status(
     *,
     previous: RegistryCredentialStatus | None,
@@ -129,12 +145,15 @@ def build_status(
     registry_checks: Sequence[RegistryCheck] | None = None,
     restarted_pods: int = 0,
     stuck_pods: Iterable[str] = (),
+    pods_forbidden: Mapping[str, str] | None = None,
 ) -> RegistryCredentialStatus:
     """The status to store; `outcomes` holds one entry per matched namespace.
 
     `registry_checks` is None when verification is off, else the checks of the
     current content (empty until they are done). `stuck_pods` are "namespace/name"
-    of stuck Pods left alone (spec.restartStuckPods), in any order.
+    of stuck Pods left alone (spec.restartStuckPods), in any order. `pods_forbidden` is
+    None when spec.restartStuckPods is off, else the API server's refusal to list or
+    delete Pods, by namespace (empty when none was refused).
     """
     counts = {kind: 0 for kind in OutcomeKind}
     for outcome in outcomes.values():
@@ -163,6 +182,8 @@ def build_status(
     if registry_checks is not None:
         checks_note = unlisted("registryChecks", len(checks), MAX_LISTED_CHECKS)
         wanted.append((CREDENTIALS_VALID, credentials_condition(registry_checks), checks_note))
+    if pods_forbidden is not None:
+        wanted.append((STUCK_POD_RESTARTS, _stuck_pod_restarts_condition(pods_forbidden), ""))
     conditions = [
         merge_condition(
             previous_conditions,
