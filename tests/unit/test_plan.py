@@ -416,3 +416,20 @@ def test_a_plan_interrupted_part_way_is_finished_by_the_next_pass(case: Case) ->
         partial = apply_plan(case.view, dataclasses.replace(plan, writes=plan.writes[:landed]))
         resumed = apply_plan(partial, plan_namespace(partial, case.intent))
         assert settled(resumed) == goal, f"after {landed} of {len(plan.writes)} writes"
+
+
+@pytest.mark.parametrize(
+    "unread",
+    [
+        pytest.param({"digest": None, "type": None}, id="known from metadata only"),
+        pytest.param({"digest": None}, id="digest unknown"),
+    ],
+)
+def test_a_write_is_never_planned_to_a_secret_whose_data_was_not_read(unread: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="must be read before planning"):
+        plan_namespace(view(replica(**unread)), CURRENT)
+
+
+def test_a_replica_whose_data_was_not_read_may_still_be_removed() -> None:
+    plan = plan_namespace(view(replica(digest=None, type=None), targeted=False), CURRENT)
+    assert summary(plan) == [("delete", PULL, "7")]
