@@ -287,7 +287,8 @@ class Informer(Generic[K, V]):
                 query={"labelSelector": self._label_selector, "limit": self._page_size, "continue": token},
                 accept=METADATA_LIST if self._metadata_only else None,
             )
-            for obj in page.get("items", []):
+            # A metadata list with no items has `"items": null`.
+            for obj in page.get("items") or ():
                 fresh[self._key(obj)] = (self._project(obj), _version_number(_resource_version(obj)))
             token = page.get("metadata", {}).get("continue")
             if not token:
