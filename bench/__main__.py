@@ -89,6 +89,14 @@ def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, Path]:
         f"namespace of the largest size, at least {MIN_UNRELATED_SECRETS}: 50000 at N = 10000)",
     )
     parser.add_argument(
+        "--tenant-secrets-mib",
+        type=positive_int,
+        default=200,
+        metavar="MIB",
+        help="MiB of large Secrets a namespace editor creates next to its TenantRegistryCredential, "
+        "half labelled like replicas (default 200)",
+    )
+    parser.add_argument(
         "--go-floor-concurrency",
         type=positive_int,
         nargs="*",
@@ -151,6 +159,7 @@ def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, Path]:
             MIN_UNRELATED_SECRETS, UNRELATED_SECRETS_PER_NAMESPACE * max(args.sizes, default=0)
         ),
         stop_grace_seconds=args.stop_grace_seconds,
+        tenant_secrets_mib=args.tenant_secrets_mib,
         external_kubeconfig=args.kubeconfig,
         log_dir=log_dir,
         many_credentials=args.many_credentials,

@@ -49,6 +49,8 @@ STATUS_RESOURCE = "registrycredentials/status"
 MAX_RSS_MIB = 100
 RSS_TARGET_MAX_NAMESPACES = 1000
 MAX_RSS_GROWTH = 0.10
+# A namespace editor's large Secrets, against the same start without them.
+MAX_TENANT_RSS_GROWTH = 0.20
 
 
 @dataclass(frozen=True)
@@ -369,7 +371,32 @@ def _steady_rows(run: BenchRun, steady: SteadyResult) -> list[Row]:
             under_cap(steady.peak_rss_with_unrelated) and abs(growth) <= MAX_RSS_GROWTH,
         )
     )
-    return table + _cold_start_rows(steady)
+    return table + _cold_start_rows(steady) + _tenant_rows(steady)
+
+
+def _tenant_rows(steady: SteadyResult) -> list[Row]:
+    """What a namespace editor's large Secrets cost the operator's memory."""
+    tenant, n = steady.tenant_secrets, steady.namespaces
+    growth = tenant.peak_rss_with / tenant.peak_rss_without - 1
+    return [
+        Row(
+            f"setup: {tenant.mib} MiB of a tenant editor's Secrets created",
+            n, f"{tenant.create_seconds:.1f} s (harness)", "", "", "", None,
+        ),
+        Row(
+            "peak RSS with a tenant credential, from start",
+            n, f"{tenant.peak_rss_without / MIB:.0f} MiB", "", "", "", None,
+        ),
+        Row(
+            f"peak RSS with a tenant credential and {tenant.mib} MiB of its editor's Secrets, from start",
+            n,
+            f"{tenant.peak_rss_with / MIB:.0f} MiB",
+            "",
+            f"{growth:+.1%} vs without",
+            f"within {MAX_TENANT_RSS_GROWTH:.0%}",
+            growth <= MAX_TENANT_RSS_GROWTH,
+        ),
+    ]
 
 
 def _by_verb(requests: dict[str, int]) -> str:

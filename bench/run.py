@@ -82,6 +82,7 @@ class Settings:
     namespace_rate: float
     unrelated_secrets: int
     stop_grace_seconds: float
+    tenant_secrets_mib: int
     external_kubeconfig: Path | None
     log_dir: Path
     # The many-credentials scenario: credentials (0 skips it) over this many namespaces.
@@ -127,6 +128,17 @@ class SizeResult:
 
 
 @dataclass(frozen=True)
+class TenantSecrets:
+    """A TenantRegistryCredential's namespace, where its editor made large Secrets: fresh
+    operator processes' peak RSS (start-up included), without and with them."""
+
+    mib: int
+    create_seconds: float
+    peak_rss_without: int
+    peak_rss_with: int
+
+
+@dataclass(frozen=True)
 class SteadyResult:
     namespaces: int
     new_namespaces: scenarios.LatencyFigures
@@ -145,6 +157,7 @@ class SteadyResult:
     peak_rss_restarted: int  # fresh process over a converged cluster, no unrelated Secrets
     peak_rss_with_unrelated: int  # the same, with the unrelated Secrets present
     cold_start_with_unrelated: ColdStart  # fan-out from process start among them
+    tenant_secrets: TenantSecrets
 
 
 @dataclass(frozen=True)
@@ -363,6 +376,7 @@ class SizeRun:
         workload.apply_credential(kube)
         cold, operator = self.cold_start(f"cold start, {unrelated} unrelated Secrets", namespaces)
         try:
+            tenant, operator = self.measure_tenant_secrets(operator)
             self.clean_up_external()
         finally:
             operator.stop()
@@ -379,7 +393,26 @@ class SizeRun:
             peak_rss_restarted=restarted.record.peak,
             peak_rss_with_unrelated=peak_with_unrelated,
             cold_start_with_unrelated=cold,
+            tenant_secrets=tenant,
         )
+
+    def measure_tenant_secrets(self, operator: OperatorProcess) -> tuple[TenantSecrets, OperatorProcess]:
+        """A tenant credential, then fresh operators' peak RSS without and with its editor's
+        large Secrets. Stops `operator`; returns the figures and the last process, running."""
+        kube, settle = self.kube, self.settings.settle_seconds
+        workload.create_tenant(kube)
+        wait_until("the tenant credential's copy", lambda: workload.tenant_served(kube))
+        operator.stop()
+        with self.operator("tenant credential") as without:
+            time.sleep(settle)
+        mib = self.settings.tenant_secrets_mib
+        seconds = scenarios.create_tenant_secrets(
+            kube, workload.TENANT_NAMESPACE, mib * 2**20, self.settings.concurrency
+        )
+        loaded = self.operator(f"tenant credential, {mib} MiB of its editor's Secrets").start()
+        time.sleep(settle)
+        figures = TenantSecrets(mib, seconds, without.record.peak, loaded.record.peak)
+        return figures, loaded
 
     def measure_rounds(self, result: SizeResult, namespaces: frozenset[str]) -> OperatorProcess:
         """Floor, then operator, `rounds` times; returns the last round's operator, still running.
@@ -498,6 +531,7 @@ class SizeRun:
             lambda: not workload.credential_exists(self.kube),
         )
         workload.delete_source(self.kube)
+        workload.delete_tenant(self.kube)
         # The operator's namespace and identity stay: the next size uses them again.
         delete_namespaces(self.kube, [*self.names, *self.new_names], self.settings.concurrency)
 

@@ -13,9 +13,11 @@ from bench import many_credentials, workload
 from bench.cluster import run_concurrently, secret_body
 from regcred.errors import KubeError
 from regcred.kube.client import JsonObject, KubeClient
+from regcred.planning.plan import CREDENTIAL_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE
 
 __all__ = [
     "LatencyFigures",
+    "create_tenant_secrets",
     "create_unrelated_secrets",
     "measure_cold_fan_out",
     "measure_convergence",
@@ -339,6 +341,26 @@ def create_unrelated_secrets(
         body = secret_body(
             f"unrelated-{index:06d}", {"value": f"unrelated value {index:06d}".encode()}
         )
+        kube.request("POST", f"/api/v1/namespaces/{namespace}/secrets", body=body)
+
+    return run_concurrently(create, range(count), concurrency)
+
+
+# A Secret's data may be up to 1 MiB; a little less leaves room for the rest of the request.
+TENANT_SECRET_BYTES = 900 * 1024
+
+
+def create_tenant_secrets(kube: KubeClient, namespace: str, total_bytes: int, concurrency: int) -> float:
+    """What a namespace editor may create: large Secrets, half of them labelled like replicas
+    (of a credential that does not exist), half plain. Seconds taken."""
+    count = max(2, -(-total_bytes // TENANT_SECRET_BYTES))
+    size = total_bytes // count
+    looks_like_a_replica = {MANAGED_BY_LABEL: MANAGED_BY_VALUE, CREDENTIAL_LABEL: "nobody"}
+
+    def create(index: int) -> None:
+        payload = index.to_bytes(4, "big") * (size // 4)
+        labels = looks_like_a_replica if index % 2 else None
+        body = secret_body(f"tenant-{index:04d}", {"blob": payload}, labels=labels)
         kube.request("POST", f"/api/v1/namespaces/{namespace}/secrets", body=body)
 
     return run_concurrently(create, range(count), concurrency)

@@ -22,8 +22,9 @@ from bench.cluster import (
     run_timed,
     secret_body,
 )
+from regcred.errors import NotFoundError
 from regcred.kube.client import JsonObject, KubeClient
-from regcred.models import API_GROUP, API_VERSION, KIND, PLURAL, RegistryCredentialSpec
+from regcred.models import API_GROUP, API_VERSION, KIND, PLURAL, TENANT_KIND, TENANT_PLURAL, RegistryCredentialSpec
 from regcred.planning.plan import CONTENT_HASH_ANNOTATION, CREDENTIAL_LABEL
 from regcred.planning.sources import (
     DOCKER_CONFIG_KEY,
@@ -37,6 +38,7 @@ __all__ = [
     "CREDENTIALS_PATH",
     "REPLICAS_SELECTOR",
     "REPLICA_NAME",
+    "TENANT_NAMESPACE",
     "USERNAME",
     "Wanted",
     "WantedReplica",
@@ -45,10 +47,12 @@ __all__ = [
     "cleaned_up",
     "create_namespaces",
     "create_source",
+    "create_tenant",
     "credential_exists",
     "default_accounts_exist",
     "delete_credential",
     "delete_source",
+    "delete_tenant",
     "everywhere",
     "expected_content",
     "floor_fan_out",
@@ -62,6 +66,7 @@ __all__ = [
     "replicas_current",
     "reset_floor",
     "rotate_source",
+    "tenant_served",
 ]
 
 CREDENTIAL = "bench"
@@ -145,6 +150,48 @@ def delete_credential(kube: KubeClient) -> None:
 
 def credential_exists(kube: KubeClient) -> bool:
     return any(item["metadata"]["name"] == CREDENTIAL for item in list_all(kube, CREDENTIALS_PATH))
+
+
+# -- a tenant and its TenantRegistryCredential ----------------------------------------
+TENANT_NAMESPACE = "bench-tenant"
+TENANT_CREDENTIAL = "bench-tenant-pull"
+TENANT_SOURCE = "bench-tenant-robot"
+TENANT_CREDENTIAL_PATH = f"/apis/{API_GROUP}/{API_VERSION}/namespaces/{TENANT_NAMESPACE}/{TENANT_PLURAL}"
+
+
+def create_tenant(kube: KubeClient) -> None:
+    """A tenant's namespace, its password Secret and its TenantRegistryCredential (copied into
+    that namespace): the operator then watches the namespace's Secrets as sources."""
+    kube.request("POST", "/api/v1/namespaces", body={"metadata": {"name": TENANT_NAMESPACE}})
+    body = secret_body(TENANT_SOURCE, {"username": USERNAME, "password": password(0)})
+    kube.request("POST", f"/api/v1/namespaces/{TENANT_NAMESPACE}/secrets", body=body)
+    credential = {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": TENANT_KIND,
+        "metadata": {"name": TENANT_CREDENTIAL, "namespace": TENANT_NAMESPACE},
+        "spec": {
+            "registries": [
+                {"server": "registry.bench.example:5000", "passwordSecretRef": {"name": TENANT_SOURCE}}
+            ],
+            "namespaces": [TENANT_NAMESPACE],
+        },
+    }
+    kube.request("POST", TENANT_CREDENTIAL_PATH, body=credential)
+
+
+def tenant_served(kube: KubeClient) -> bool:
+    """Whether the tenant credential's copy is in its namespace."""
+    try:
+        kube.request("GET", f"/api/v1/namespaces/{TENANT_NAMESPACE}/secrets/{TENANT_CREDENTIAL}")
+    except NotFoundError:
+        return False
+    return True
+
+
+def delete_tenant(kube: KubeClient) -> None:
+    """Its credential (the operator, running, removes the finalizer), then the namespace."""
+    kube.request("DELETE", f"{TENANT_CREDENTIAL_PATH}/{TENANT_CREDENTIAL}")
+    kube.request("DELETE", f"/api/v1/namespaces/{TENANT_NAMESPACE}")
 
 
 def create_namespaces(kube: KubeClient, names: Iterable[str], concurrency: int) -> float:

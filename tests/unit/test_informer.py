@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from regcred.errors import GoneError, UnavailableError
-from regcred.kube.informer import Informer, by_name
+from regcred.kube.client import METADATA_LIST, METADATA_OBJECT
+from regcred.kube.informer import METADATA_PAGE_SIZE, Informer, by_name
 
 PATH = "/api/v1/namespaces"
 SETTLE_SECONDS = 5.0
@@ -44,11 +45,13 @@ class ScriptedApi:
         self._lists = list(lists)
         self._watches = list(watches)
         self.calls: list[tuple[str, Mapping[str, Any]]] = []
+        self.accepts: list[str | None] = []
         self.script_spent = threading.Event()
 
-    def request(self, method: str, path: str, *, query: Mapping[str, Any]) -> dict[str, Any]:
+    def request(self, method: str, path: str, *, query: Mapping[str, Any], accept: str | None) -> dict[str, Any]:
         assert (method, path) == ("GET", PATH)
         self.calls.append(("list", query))
+        self.accepts.append(accept)
         pages = self._lists[0]
         index = 0 if query["continue"] is None else int(query["continue"])
         if index == len(pages) - 1:
@@ -61,9 +64,11 @@ class ScriptedApi:
         query: Mapping[str, Any],
         read_timeout: float,
         on_open: Callable[[Callable[[], None]], None],
+        accept: str | None,
     ) -> Iterator[dict[str, Any]]:
         assert path == PATH
         self.calls.append(("watch", query))
+        self.accepts.append(accept)
         aborted = threading.Event()
         on_open(aborted.set)
         if not self._watches:
@@ -205,3 +210,91 @@ def test_write_through_never_replaces_a_newer_cached_version(written_version, ca
     informer = loaded([obj("x", "5")])
     informer.observe(obj("x", written_version, team="b"))
     assert informer.get("x") == cached_after
+
+
+# -- no resurrection ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("late_version", "present"),
+    [
+        ("11", False),  # the create's response, after the watch reported the deletion
+        ("12", False),  # at the deletion's version: still the deleted object
+        ("13", True),  # a newer write: the name was created again
+    ],
+)
+def test_a_write_through_after_a_watched_deletion_never_brings_the_object_back(late_version, present):
+    api = ScriptedApi(
+        lists=[[page([], "10")]],
+        watches=[[event("ADDED", obj("x", "11")), event("DELETED", obj("x", "12"))]],
+    )
+    informer, changes = run(api)
+    informer.observe(obj("x", late_version))
+    assert ("x" in informer.snapshot()) is present
+    assert changes == [("x", None, "a"), ("x", "a", None)]  # write-through notifies nobody
+
+
+def test_a_write_through_after_a_relist_that_lost_the_object_never_brings_it_back():
+    api = ScriptedApi(
+        lists=[[page([obj("x", "5")], "10")], [page([], "20")]],
+        watches=[[GoneError("too old resource version", 410)]],
+    )
+    informer, _ = run(api)
+    informer.observe(obj("x", "15"))  # read before the list at 20, which no longer has it
+    assert informer.snapshot() == {}
+
+
+@pytest.mark.parametrize(
+    ("late_version", "present"),
+    [
+        ("5", False),  # read before our delete (a GET, a create's response)
+        ("7", False),  # the version we deleted
+        ("8", True),  # created again since
+    ],
+)
+def test_a_write_through_after_our_own_delete_never_brings_the_object_back(late_version, present):
+    informer = loaded([obj("x", "5")], version="6")
+    informer.observe(obj("x", "7"))  # our update, still ahead of the stream
+    informer.forget("x", "7")  # then our delete, with that version as its precondition
+    informer.observe(obj("x", late_version))
+    assert ("x" in informer.snapshot()) is present
+
+
+def test_once_the_stream_has_passed_our_delete_it_still_refuses_what_came_before():
+    api = ScriptedApi(lists=[[page([obj("x", "5")], "6")]], watches=[[bookmark("9")]])
+    informer, _ = run(api)
+    informer.forget("x", "7")
+    informer.observe(obj("x", "8"))
+    assert informer.snapshot() == {}
+
+
+# -- metadata only -----------------------------------------------------------------------
+def test_a_metadata_only_informer_asks_for_partial_object_metadata_in_lists_and_watches():
+    api = ScriptedApi(lists=[[page([obj("x", "1")], "1")]], watches=[[bookmark("2")]])
+    client: Any = api
+    informer: Informer[str, str] = Informer(
+        client, PATH, key=by_name, project=lambda item: item["metadata"]["resourceVersion"],
+        watch_seconds=60, metadata_only=True,
+    )
+    informer.start()
+    try:
+        assert api.script_spent.wait(SETTLE_SECONDS)
+    finally:
+        informer.stop()
+        informer.join(SETTLE_SECONDS)
+    assert api.accepts[:3] == [METADATA_LIST, METADATA_OBJECT, METADATA_OBJECT]
+    assert [query["limit"] for kind, query in api.calls if kind == "list"] == [METADATA_PAGE_SIZE]
+
+
+def test_a_value_from_metadata_keeps_what_was_read_at_the_same_version():
+    client: Any = ScriptedApi(lists=[[page([], "1")]], watches=[])
+    informer: Informer[str, tuple[str, str | None]] = Informer(
+        client, PATH, key=by_name,
+        project=lambda item: (item["metadata"]["resourceVersion"], item.get("data")),
+        carry_over=lambda cached, listed: listed if listed[1] is not None else (listed[0], cached[1]),
+        watch_seconds=60,
+    )
+    informer.load()
+    informer.observe({**obj("x", "5"), "data": "digest"})  # our write's response, data and all
+    informer.observe(obj("x", "5"))  # the same version from metadata (its watch event)
+    assert informer.get("x") == ("5", "digest")
+    informer.observe(obj("x", "6"))  # someone else's write: data unknown
+    assert informer.get("x") == ("6", None)

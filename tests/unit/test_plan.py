@@ -496,3 +496,20 @@ def test_records_naming_no_possible_credential_name_none() -> None:
     recorded = "a=acme,b=team-a_pull,c=../../api/v1/secrets,d=UPPER,e=" + "x" * 64
     account = ServiceAccountState(NS, "default", "1", (), parse_added_annotation(recorded))
     assert account.recording_credentials == {"acme", "team-a_pull"}
+
+
+@pytest.mark.parametrize(
+    "unread",
+    [
+        pytest.param({"digest": None, "type": None}, id="known from metadata only"),
+        pytest.param({"digest": None}, id="digest unknown"),
+    ],
+)
+def test_a_write_is_never_planned_to_a_secret_whose_data_was_not_read(unread: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="must be read before planning"):
+        plan_namespace(view(replica(**unread)), CURRENT)
+
+
+def test_a_replica_whose_data_was_not_read_may_still_be_removed() -> None:
+    plan = plan_namespace(view(replica(digest=None, type=None), targeted=False), CURRENT)
+    assert summary(plan) == [("delete", PULL, "7")]

@@ -10,7 +10,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from regcred.controller.caches import Caches
 from regcred.errors import ConflictError
@@ -120,6 +120,8 @@ class Applier:
     ) -> Outcome:
         """Plan and apply one namespace; after a conflict, refresh the caches and `gather` again."""
         for _ in range(MAX_REPLANS):
+            if view.targeted:
+                view = self._with_data(view, intent.secret_name)
             plan = plan_namespace(view, intent)
             try:
                 self.apply(plan, intent.name)
@@ -142,7 +144,7 @@ class Applier:
                 raise
             match write:
                 case SecretDelete():
-                    self._caches.replica_informer.forget((write.namespace, write.name))
+                    self._caches.replica_informer.forget((write.namespace, write.name), write.resource_version)
                 case SecretCreate() | SecretUpdate():
                     assert result is not None
                     self._caches.replica_informer.observe(result)
@@ -156,6 +158,24 @@ class Applier:
                 "%s %s %s/%s", verb, resource, write.namespace, write.name,
                 extra={"credential": credential, "namespace": write.namespace},
             )
+
+    def _with_data(self, view: NamespaceView, name: str) -> NamespaceView:
+        """The view with the type and data digest of the Secret the plan may write to.
+
+        The caches hold Secrets' metadata, and the digest of what the operator last wrote
+        or read at a resourceVersion; when the version moved since (someone else wrote
+        it, or the operator restarted), read it once. Only this one Secret's data is ever
+        read: others labelled like replicas cost the operator nothing.
+        """
+        existing = view.secrets.get(name)
+        if existing is None or existing.digest is not None:
+            return view
+        fresh = read_secret_state(self._client, view.namespace, name)
+        self._note_secret(view.namespace, name, fresh)
+        secrets = {key: state for key, state in view.secrets.items() if key != name}
+        if fresh is not None:
+            secrets[name] = fresh
+        return replace(view, secrets=secrets)
 
     def count_write(self, resource: str, verb: str) -> None:
         self.stats.count("writes")

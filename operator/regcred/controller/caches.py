@@ -3,6 +3,13 @@
 Source Secrets are watched in the operator's source namespaces, and in each namespace
 where a TenantRegistryCredential lives, from its first to its last one there.
 
+Memory follows what the operator needs, not what tenants create: Secrets (replicas and
+sources) are listed and watched as metadata only. A replica's type and data digest are
+known from the operator's own writes and reads at a resourceVersion (the applier reads
+the one a plan would write to when its version moved); a source Secret's data is read
+only when a credential references it (`SourceData`). `keep_data` (for one-shot tools)
+lists Secrets whole instead.
+
 Thread ownership: each informer guards its own items; `ForeignSecrets` has its own lock;
 the per-namespace source informers are owned by `_tenant_lock`. Callbacks run on the
 informers' watch threads and must only enqueue.
@@ -28,13 +35,17 @@ from regcred.kube.resources import (
     CredentialRecord,
     credential_record,
     namespace_info,
+    resource_version,
+    secret_metadata_state,
     secret_state,
     secrets_path,
     service_account_state,
     source_secret,
+    with_known_data,
 )
 from regcred.planning.plan import SecretState, ServiceAccountState
 from regcred.planning.selection import NamespaceInfo
+from regcred.controller.sourcedata import SourceData
 from regcred.planning.sources import SourceSecret, referenced_secrets
 
 __all__ = ["Caches", "ChangeHandlers", "ForeignSecrets", "source_index_value"]
@@ -94,10 +105,14 @@ class ForeignSecrets:
 class Caches:
     """Informers for everything the controller reads; satisfies `ClusterState`."""
 
-    def __init__(self, client: KubeClient, config: OperatorConfig, handlers: ChangeHandlers) -> None:
+    def __init__(
+        self, client: KubeClient, config: OperatorConfig, handlers: ChangeHandlers, keep_data: bool = False
+    ) -> None:
         self._client = client
         self._config = config
         self._handlers = handlers
+        self._keep_data = keep_data
+        self.source_data = SourceData(client)
 
         def by_secret_name(_: str, record: CredentialRecord) -> Iterable[str]:
             return (record.secret_name,) if record.secret_name else ()
@@ -131,25 +146,50 @@ class Caches:
             name="serviceaccounts", watch_seconds=watch,
         )
         self.replica_informer: Informer[tuple[str, str], SecretState] = Informer(
-            client, secrets_path(), key=by_namespace_and_name, project=secret_state, on_change=handlers.replica,
-            label_selector=MANAGED_SECRETS_SELECTOR,
+            client, secrets_path(), key=by_namespace_and_name,
+            project=secret_state if keep_data else secret_metadata_state, on_change=handlers.replica,
+            label_selector=MANAGED_SECRETS_SELECTOR, metadata_only=not keep_data, carry_over=with_known_data,
             indexers={NAMESPACE: by_namespace, CREDENTIAL: lambda _, s: (s.credential,) if s.credential else ()},
             name="replica secrets", watch_seconds=watch,
         )
-        self.source_informers: list[Informer[tuple[str, str], SourceSecret]] = [
-            self._source_informer(namespace) for namespace in sorted(config.source_namespaces)
-        ]
+        # Each Secret's data (`keep_data`), else only its resourceVersion.
+        self._sources_by_namespace = {
+            namespace: self._source_informer(namespace) for namespace in sorted(config.source_namespaces)
+        }
+        self.source_informers: list[Informer[tuple[str, str], Any]] = list(self._sources_by_namespace.values())
         self.foreign = ForeignSecrets()
         self._tenant_lock = threading.Lock()
-        self._tenant_sources: dict[str, Informer[tuple[str, str], SourceSecret]] = {}
+        self._tenant_sources: dict[str, Informer[tuple[str, str], Any]] = {}
         self._running = False
 
-    def _source_informer(self, namespace: str) -> Informer[tuple[str, str], SourceSecret]:
+    def _source_informer(self, namespace: str) -> Informer[tuple[str, str], Any]:
         return Informer(
-            self._client, secrets_path(namespace), key=by_namespace_and_name, project=source_secret,
-            on_change=self._handlers.source, name=f"source secrets in {namespace}",
-            watch_seconds=self._config.watch_seconds,
+            self._client, secrets_path(namespace), key=by_namespace_and_name,
+            project=source_secret if self._keep_data else resource_version,
+            on_change=self._source_changed, name=f"source secrets in {namespace}",
+            watch_seconds=self._config.watch_seconds, metadata_only=not self._keep_data,
         )
+
+    def _source_changed(self, key: tuple[str, str], old: Any, new: Any) -> None:
+        if not self._keep_data:
+            self.source_data.discard_older(key, new)
+        if self._handlers.source is not None:
+            self._handlers.source(key, old, new)
+
+    def _source_version(self, key: tuple[str, str]) -> str | None:
+        """The resourceVersion the source caches hold for a Secret (None: not there or not watched)."""
+        informer = self._sources_by_namespace.get(key[0])
+        if informer is None:
+            with self._tenant_lock:
+                informer = self._tenant_sources.get(key[0])
+        return None if informer is None else informer.get(key)
+
+    def read_sources(self, record: CredentialRecord) -> None:
+        """Read the data of the source Secrets `record` references that changed since last read."""
+        if self._keep_data or record.spec is None:
+            return
+        refs = referenced_secrets(record.spec, record.namespace or self._config.operator_namespace)
+        self.source_data.refresh(refs, self._source_version)
 
     def _tenant_credential_changed(self, key: str, old: CredentialRecord | None, new: CredentialRecord | None) -> None:
         for record in (old, new):
@@ -195,7 +235,7 @@ class Caches:
         return informer is None or informer.synced.is_set()
 
     @property
-    def tenant_source_informers(self) -> list[Informer[tuple[str, str], SourceSecret]]:
+    def tenant_source_informers(self) -> list[Informer[tuple[str, str], Any]]:
         with self._tenant_lock:
             return list(self._tenant_sources.values())
 
@@ -257,6 +297,9 @@ class Caches:
         }
 
     def sources(self) -> Mapping[tuple[str, str], SourceSecret]:
+        """The source Secrets read (`read_sources`) and still current; every one with `keep_data`."""
+        if not self._keep_data:
+            return self.source_data.current(self._source_version)
         merged: dict[tuple[str, str], SourceSecret] = {}
         for informer in [*self.source_informers, *self.tenant_source_informers]:
             merged.update(informer.snapshot())

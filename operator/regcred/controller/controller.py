@@ -254,6 +254,7 @@ class Controller:
         return self.status.content(record.key) or self._resolve(record)
 
     def _resolve(self, record: CredentialRecord) -> ResolvedContent:
+        self.caches.read_sources(record)
         content = resolve(self.caches, record, self.config)
         self.status.set_content(record.key, content)
         return content

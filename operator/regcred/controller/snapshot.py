@@ -34,7 +34,8 @@ def load_snapshot(
     on_loaded: Callable[[Informer], None] = lambda informer: None,
 ) -> ClusterSnapshot:
     """List what the operator would watch, once, and the unmanaged Secrets named `secret_names`."""
-    caches = Caches(client, config, ChangeHandlers())
+    # Whole Secrets: a preview plans from replicas' data and from sources no credential reads yet.
+    caches = Caches(client, config, ChangeHandlers(), keep_data=True)
     caches.load(on_loaded)
     return ClusterSnapshot(
         credentials_by_key={record.key: record for record in caches.credentials()},

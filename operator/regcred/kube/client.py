@@ -33,6 +33,8 @@ from regcred.errors import (
 
 __all__ = [
     "MERGE_PATCH",
+    "METADATA_LIST",
+    "METADATA_OBJECT",
     "REQUEST_TIMEOUT_SECONDS",
     "STRATEGIC_MERGE_PATCH",
     "ClientPolicy",
@@ -50,6 +52,10 @@ JsonObject = dict[str, Any]
 
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+# What the API server sends for these Accept values: metadata only (PartialObjectMetadata),
+# never `data`, `spec` or `status`. Lists take the first, watch events the second.
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+METADATA_OBJECT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 REQUEST_TIMEOUT_SECONDS = 30.0
 WATCH_CONNECT_TIMEOUT_SECONDS = 10.0
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -159,8 +165,11 @@ class KubeClient:
         body: Any,
         content_type: str | None,
         timeout: float | tuple[float, float],
+        accept: str | None = None,
     ) -> urllib3.BaseHTTPResponse:
         headers = dict(self._base_headers)
+        if accept:
+            headers["Accept"] = accept
         if content_type:
             headers["Content-Type"] = content_type
         params = [(k, v) for k, v in (query or {}).items() if v is not None]
@@ -223,15 +232,17 @@ class KubeClient:
         body: Any = None,
         content_type: str | None = None,
         timeout: float | None = None,
+        accept: str | None = None,
     ) -> JsonObject:
         """One request; returns the decoded JSON body or raises a `KubeError`.
 
         `timeout` bounds the whole request; by default the policy's request timeout.
+        `accept` asks for another representation (`METADATA_LIST`); JSON by default.
         """
         if body is not None and content_type is None:
             content_type = "application/json"
         timeout = self.policy.request_timeout if timeout is None else timeout
-        response = self._send(method, path, query, body, content_type, timeout)
+        response = self._send(method, path, query, body, content_type, timeout, accept)
         try:
             data = response.read()
         except (urllib3.exceptions.HTTPError, OSError) as error:
@@ -251,13 +262,17 @@ class KubeClient:
         query: Mapping[str, Any],
         read_timeout: float,
         on_open: Callable[[Callable[[], None]], None] | None = None,
+        accept: str | None = None,
     ) -> Iterator[JsonObject]:
         """Stream watch events; ends when the server closes the stream. ERROR events raise.
 
-        `on_open` receives a function that aborts the stream from another thread.
+        `on_open` receives a function that aborts the stream from another thread;
+        `accept` asks for another representation of the events' objects (`METADATA_OBJECT`).
         """
         connect_timeout = min(WATCH_CONNECT_TIMEOUT_SECONDS, self.policy.request_timeout)
-        response = self._send("GET", path, {**query, "watch": "true"}, None, None, (connect_timeout, read_timeout))
+        response = self._send(
+            "GET", path, {**query, "watch": "true"}, None, None, (connect_timeout, read_timeout), accept
+        )
         if on_open is not None:
             on_open(response.shutdown)
         try:

@@ -8,11 +8,20 @@ nothing may plan removals from an empty cache.
 
 Secondary indexes (client-go's indexers) map each cached value to index values, so
 "the replicas in namespace X" or "the credentials that read Secret Y" are lookups,
-not scans. Write-through (`observe`) never replaces a newer cached version.
+not scans.
+
+Write-through (`observe`) never replaces a newer cached version, and never brings back
+a deleted object: a key absent from the cache is only written through at a version
+newer than everything the stream has delivered (a deletion included), or than the
+version the operator itself deleted (a tombstone, kept until the stream passes it).
+
+With `metadata_only`, lists and watches ask the API server for PartialObjectMetadata:
+an object's data never reaches the process, however large (Secrets: up to 1 MiB each).
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import random
 import threading
@@ -21,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 from regcred.errors import GoneError, KubeError
-from regcred.kube.client import JsonObject, KubeClient
+from regcred.kube.client import METADATA_LIST, METADATA_OBJECT, JsonObject, KubeClient
 
 __all__ = ["Indexer", "Informer", "by_name", "by_namespace", "by_namespace_and_name"]
 
@@ -30,7 +39,11 @@ log = logging.getLogger(__name__)
 K = TypeVar("K")
 V = TypeVar("V")
 
-LIST_PAGE_SIZE = 500
+# Objects per list page. A page is held whole while it is decoded, so with objects of up
+# to 1 MiB (Secrets, ConfigMaps) or 256 KiB of annotations each, this bounds the peak.
+LIST_PAGE_SIZE = 100
+# Metadata is a few KiB an object at most (annotations are capped at 256 KiB in all).
+METADATA_PAGE_SIZE = 500
 MAX_BACKOFF_SECONDS = 30.0
 
 # (key, old value or None, new value or None)
@@ -54,6 +67,8 @@ class Informer(Generic[K, V]):
         indexers: Mapping[str, Indexer] | None = None,
         name: str | None = None,
         watch_seconds: float,
+        metadata_only: bool = False,
+        carry_over: Callable[[V, V], V] | None = None,
     ) -> None:
         self._client = client
         # The server ends each watch after this; we resume from the last version seen.
@@ -63,10 +78,22 @@ class Informer(Generic[K, V]):
         self._project = project
         self._on_change = on_change
         self._label_selector = label_selector
+        self._metadata_only = metadata_only
+        self._page_size = METADATA_PAGE_SIZE if metadata_only else LIST_PAGE_SIZE
+        # What a new value keeps of the cached one (e.g. a digest read at the same version).
+        self._carry_over = carry_over
         self.name = name or path
         self._items: dict[K, V] = {}
         # The resourceVersion each cached value was projected from (0 when unknown).
         self._versions: dict[K, int] = {}
+        # The list and watch have delivered every change up to this version: an object
+        # absent from the cache at or below it does not exist (any more).
+        self._complete_through = 0
+        # Keys the operator deleted, with the version it deleted (write-through, before
+        # the stream reports it), and the same as a heap to drop those the stream passed.
+        self._tombstones: dict[K, int] = {}
+        self._tombstone_heap: list[tuple[int, int, K]] = []
+        self._tombstone_count = 0
         self._indexers = dict(indexers or {})
         # index name -> index value -> keys
         self._indexes: dict[str, dict[str, set[K]]] = {name: {} for name in self._indexers}
@@ -113,13 +140,26 @@ class Informer(Generic[K, V]):
     def observe_state(self, key: K, value: V, resource_version: str) -> None:
         """Record an already projected value the operator just read or wrote.
 
-        Ignored when the cache already holds a newer version: a write's response or a
-        read may reach us after the watch has delivered a later change.
+        Ignored when the cache already holds a newer version, or when the object was
+        deleted since: a write's response or a read may reach us after the watch has
+        delivered a later change, its deletion included.
         """
-        self._apply(key, value, notify=False, version=_version_number(resource_version))
+        self._apply(key, value, notify=False, version=_version_number(resource_version), write_through=True)
 
-    def forget(self, key: K) -> None:
-        """Record a deletion the operator just made."""
+    def forget(self, key: K, resource_version: str | None = None) -> None:
+        """Record a deletion the operator just made (or a read that found nothing).
+
+        `resource_version` is the version it deleted, when known (a delete with that
+        precondition); no write-through at or below it, or below the cached one, brings
+        the object back.
+        """
+        deleted = _version_number(resource_version) or 0
+        with self._lock:
+            deleted = max(deleted, self._versions.get(key, 0))
+            if deleted > max(self._complete_through, self._tombstones.get(key, 0)):
+                self._tombstones[key] = deleted
+                self._tombstone_count += 1
+                heapq.heappush(self._tombstone_heap, (deleted, self._tombstone_count, key))
         self._apply(key, None, notify=False)
 
     # -- running ---------------------------------------------------------------
@@ -165,10 +205,22 @@ class Informer(Generic[K, V]):
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _apply(self, key: K, value: V | None, notify: bool = True, version: int | None = None) -> None:
+    def _apply(
+        self,
+        key: K,
+        value: V | None,
+        notify: bool = True,
+        version: int | None = None,
+        write_through: bool = False,
+        through: int | None = None,
+    ) -> None:
+        """Set or remove one key. `through`: the stream has now delivered every change up
+        to this version (set in the same lock, so no write-through slips in between)."""
         with self._lock:
             old = self._items.get(key)
-            if version is not None and version < self._versions.get(key, 0):
+            if through is not None:
+                self._advance(through)
+            if not self._newer(key, old, version, write_through):
                 return
             if old is not None:
                 self._unindex(key, old)
@@ -176,6 +228,8 @@ class Informer(Generic[K, V]):
                 self._items.pop(key, None)
                 self._versions.pop(key, None)
             else:
+                if old is not None and self._carry_over is not None and self._versions.get(key) == version:
+                    value = self._carry_over(old, value)
                 self._items[key] = value
                 self._versions[key] = version or 0
                 self._index(key, value)
@@ -184,6 +238,29 @@ class Informer(Generic[K, V]):
                 self._on_change(key, old, value)
             except Exception:  # a bad callback must not kill the watch
                 log.exception("informer %s: change callback failed", self.name)
+
+    def _newer(self, key: K, old: V | None, version: int | None, write_through: bool) -> bool:
+        """Whether a value at `version` may replace what the cache holds for `key` (lock held)."""
+        if version is None:
+            return True  # not ordered: never refused
+        if version < self._versions.get(key, 0):
+            return False
+        # Absent and at or below what the stream delivered, or what we deleted: it was
+        # deleted since it was read or written. Stream events are never refused here.
+        return not (
+            write_through
+            and old is None
+            and version <= max(self._complete_through, self._tombstones.get(key, 0))
+        )
+
+    def _advance(self, version: int) -> None:
+        """The stream is complete through `version`; tombstones at or below it are not needed."""
+        self._complete_through = max(self._complete_through, version)
+        heap = self._tombstone_heap
+        while heap and heap[0][0] <= self._complete_through:
+            deleted, _, key = heapq.heappop(heap)
+            if self._tombstones.get(key) == deleted:
+                del self._tombstones[key]
 
     def _index(self, key: K, value: V) -> None:
         for name, indexer in self._indexers.items():
@@ -207,9 +284,11 @@ class Informer(Generic[K, V]):
             page = self._client.request(
                 "GET",
                 self._path,
-                query={"labelSelector": self._label_selector, "limit": LIST_PAGE_SIZE, "continue": token},
+                query={"labelSelector": self._label_selector, "limit": self._page_size, "continue": token},
+                accept=METADATA_LIST if self._metadata_only else None,
             )
-            for obj in page.get("items", []):
+            # A metadata list with no items has `"items": null`.
+            for obj in page.get("items") or ():
                 fresh[self._key(obj)] = (self._project(obj), _version_number(_resource_version(obj)))
             token = page.get("metadata", {}).get("continue")
             if not token:
@@ -217,6 +296,8 @@ class Informer(Generic[K, V]):
                 break
         with self._lock:
             previous = self._items
+            # Set first: what the list lacks is gone, even for a write-through racing this.
+            self._advance(_version_number(version) or 0)
         for key in previous.keys() - fresh.keys():
             self._apply(key, None)
         for key, (value, value_version) in fresh.items():
@@ -232,7 +313,11 @@ class Informer(Generic[K, V]):
             "timeoutSeconds": max(1, round(self.watch_seconds)),
         }
         events = self._client.watch(
-            self._path, query, read_timeout=self.watch_seconds + self._read_grace, on_open=self._watch_opened
+            self._path,
+            query,
+            read_timeout=self.watch_seconds + self._read_grace,
+            on_open=self._watch_opened,
+            accept=METADATA_OBJECT if self._metadata_only else None,
         )
         for event in events:
             if self._stop.is_set():
@@ -241,12 +326,16 @@ class Informer(Generic[K, V]):
             obj = event["object"]
             self._version = obj.get("metadata", {}).get("resourceVersion", self._version)
             kind = event["type"]
+            version = _version_number(self._version)
             if kind == "BOOKMARK":
+                if version is not None:
+                    with self._lock:
+                        self._advance(version)
                 continue
             if kind == "DELETED":
-                self._apply(self._key(obj), None)
+                self._apply(self._key(obj), None, through=version)
             else:
-                self._apply(self._key(obj), self._project(obj), version=_version_number(self._version))
+                self._apply(self._key(obj), self._project(obj), version=version, through=version)
         self.last_heard = time.monotonic()  # the server ended the watch on time: alive
 
     def _run(self) -> None:

@@ -10,7 +10,7 @@ import binascii
 import datetime
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from regcred.errors import KubeError, NotFoundError
@@ -72,10 +72,14 @@ __all__ = [
     "post_event",
     "read_secret_state",
     "read_service_account_state",
+    "read_source_secret",
+    "resource_version",
+    "secret_metadata_state",
     "secret_state",
     "secrets_path",
     "service_account_state",
     "source_secret",
+    "with_known_data",
 ]
 
 log = logging.getLogger(__name__)
@@ -138,23 +142,43 @@ def service_account_state(obj: JsonObject) -> ServiceAccountState:
 
 
 def secret_state(obj: JsonObject) -> SecretState:
+    """A Secret read whole: a digest of its data, not the data."""
+    return replace(
+        secret_metadata_state(obj), type=obj.get("type", "Opaque"), digest=data_digest(obj.get("data") or {})
+    )
+
+
+def secret_metadata_state(obj: JsonObject) -> SecretState:
+    """A Secret from its metadata alone (a PartialObjectMetadata): type and digest unknown."""
     meta = obj["metadata"]
     labels = meta.get("labels") or {}
     return SecretState(
         namespace=meta["namespace"],
         name=meta["name"],
         resource_version=meta["resourceVersion"],
-        type=obj.get("type", "Opaque"),
+        type=None,
         managed=labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE,
         credential=labels.get(CREDENTIAL_LABEL),
         content_hash=(meta.get("annotations") or {}).get(CONTENT_HASH_ANNOTATION),
-        digest=data_digest(obj.get("data") or {}),
+        digest=None,
         credential_owner_uids=frozenset(
             ref.get("uid", "")
             for ref in meta.get("ownerReferences") or ()
             if ref.get("apiVersion", "").split("/")[0] == API_GROUP and ref.get("kind") == KIND
         ),
     )
+
+
+def with_known_data(cached: SecretState, listed: SecretState) -> SecretState:
+    """`listed` (from metadata) keeps the type and digest the cache read at the same version."""
+    if listed.digest is not None or cached.resource_version != listed.resource_version:
+        return listed
+    return replace(listed, type=cached.type, digest=cached.digest)
+
+
+def resource_version(obj: JsonObject) -> str:
+    """An object's resourceVersion: all a metadata cache of source Secrets keeps."""
+    return str(obj["metadata"]["resourceVersion"])
 
 
 def source_secret(obj: JsonObject) -> SourceSecret:
@@ -313,6 +337,15 @@ def credential_exists(client: KubeClient, key: str) -> bool:
     except NotFoundError:
         return False
     return True
+
+
+def read_source_secret(client: KubeClient, namespace: str, name: str) -> tuple[SourceSecret, str] | None:
+    """A source Secret's data, and the resourceVersion it was read at; None when it is gone."""
+    try:
+        obj = client.request("GET", secrets_path(namespace, name))
+    except NotFoundError:
+        return None
+    return source_secret(obj), resource_version(obj)
 
 
 def read_service_account_state(client: KubeClient, namespace: str, name: str) -> ServiceAccountState | None:

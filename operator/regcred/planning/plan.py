@@ -120,16 +120,20 @@ def _record_order(entry: AddedEntry) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class SecretState:
-    """A Secret as the caches know it: identity, ownership and a digest of its data."""
+    """A Secret as the caches know it: identity, ownership and a digest of its data.
+
+    `type` and `digest` are None when only its metadata was read: the caches keep Secrets'
+    metadata, and the operator reads the data of the one a plan would write to first.
+    """
 
     namespace: str
     name: str
     resource_version: str
-    type: str
+    type: str | None
     managed: bool
     credential: str | None
     content_hash: str | None
-    digest: str
+    digest: str | None
     # Only owners that are RegistryCredentials: any other ownerReference is not ours to touch.
     credential_owner_uids: frozenset[str]
 
@@ -298,6 +302,8 @@ def _secret_writes(
     manifest = replica_manifest(intent, namespace)
     if existing is None:
         return (SecretCreate(namespace, intent.secret_name, manifest),)
+    if existing.type is None or existing.digest is None:
+        raise ValueError(f"Secret {namespace}/{existing.name}: its data must be read before planning a write to it")
     if _is_current(existing, intent, manifest):
         return ()
     if existing.type != DOCKER_CONFIG_TYPE:
