@@ -216,3 +216,19 @@ def test_the_plugin_plans_and_reports_tenant_credentials(cluster, tenants, wait_
     (preview,) = json.loads(plan.stdout)
     planned = {row["namespace"] for row in preview["namespaces"] if row["outcome"] == "Synced"}
     assert planned == set(a.namespaces) and b.home not in {row["namespace"] for row in preview["namespaces"]}
+
+
+def test_a_stopped_operator_watches_no_tenant_namespace_any_more(tenants, running_operator, wait_for):
+    # The watch of a tenant's Secrets starts with its first credential, not with the
+    # operator: stopping must end it too, or it outlives the operator's client.
+    a, _ = tenants
+    a.create_secret("robot-pw", "tenant-a-password")
+    a.create_credential("pull", pull_spec("robot-pw"))
+    caches = running_operator.controller.caches
+    wait_for(lambda: caches.tenant_source_informers, what="the watch of A's Secrets")
+    watches = [*caches.informers, *caches.tenant_source_informers]
+    running_operator.stop()
+    try:
+        wait_for(lambda: not any(watch.alive() for watch in watches), what="every watch to end")
+    finally:
+        running_operator.start()  # the tenants' cleanup needs it

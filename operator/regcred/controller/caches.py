@@ -219,6 +219,13 @@ class Caches:
         for informer in self.informers:
             informer.start()
 
+    def stop(self) -> None:
+        """Stop every watch, the tenants' source Secrets' too; none starts after this."""
+        with self._tenant_lock:
+            self._running = False
+        for informer in [*self.informers, *self.tenant_source_informers]:
+            informer.stop()
+
     def load(self, on_loaded: Callable[[Informer[Any, Any]], None]) -> None:
         """Fill every cache with one list and no watch (tenants' Secrets after their credentials)."""
         for informer in self.informers:

@@ -133,8 +133,7 @@ class Controller:
     def stop(self) -> None:
         self.queue.shutdown()
         self.verify_queue.shutdown()
-        for informer in self.informers:
-            informer.stop()
+        self.caches.stop()
         for worker in self._workers:
             worker.join(timeout=10)
 
