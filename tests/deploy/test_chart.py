@@ -11,6 +11,7 @@ from manifests import (
     CRD_FILES,
     DEPLOY,
     POD_PULL_SECRETS_COMPONENT,
+    PREFIX_ONLY_BOUNDARY_COMPONENT,
     REPO,
     RESTART_STUCK_PODS_COMPONENT,
     SERVICEMONITOR_COMPONENT,
@@ -78,6 +79,61 @@ def test_tenant_values_render_the_tenant_boundary_component(helm_template, kusto
     )
     parsed = build_parser().parse_args(operator_args(with_boundary))
     assert parsed.tenant_label == "capsule.clastix.io/tenant"
+
+
+def boundary_policy(manifests: list[Manifest]) -> Manifest:
+    return only(
+        [manifest for manifest in manifests if manifest["metadata"]["name"] == "regcred-tenant-boundary"],
+        "ValidatingAdmissionPolicy",
+    )
+
+
+def test_capsule_values_render_the_prefix_only_component(helm_template, kustomize, tmp_path: Path):
+    for_capsule = helm_template(
+        "--set", "tenantLabel=capsule.clastix.io/tenant",
+        "--set", "tenantBoundary.enabled=true",
+        "--set", "tenantBoundary.guardTenantLabel=false",
+    )
+    overlay = component_overlay(tmp_path, TENANT_BOUNDARY_COMPONENT, PREFIX_ONLY_BOUNDARY_COMPONENT)
+    assert by_identity(for_capsule) == by_identity(without_namespace_object(kustomize(overlay)))
+    variables = {item["name"]: item["expression"] for item in boundary_policy(for_capsule)["spec"]["variables"]}
+    assert (variables["tenantLabel"], variables["selectionPrefix"]) == ("''", "'regcred.dev/'")
+    assert build_parser().parse_args(operator_args(for_capsule)).tenant_label == "capsule.clastix.io/tenant"
+
+
+def test_the_boundary_guards_the_tenant_label_by_default(helm_template):
+    manifests = helm_template("--set", "tenantLabel=example.com/tenant", "--set", "tenantBoundary.enabled=true")
+    (tenant_label,) = [v for v in boundary_policy(manifests)["spec"]["variables"] if v["name"] == "tenantLabel"]
+    assert tenant_label["expression"] == "'example.com/tenant'"
+
+
+def test_a_prefix_only_boundary_needs_no_tenant_label(helm_template):
+    manifests = helm_template("--set", "tenantBoundary.enabled=true", "--set", "tenantBoundary.guardTenantLabel=false")
+    assert boundary_policy(manifests)
+    assert build_parser().parse_args(operator_args(manifests)).tenant_label is None
+
+
+def test_guarding_the_tenant_label_without_one_is_refused(helm_bin: Path):
+    result = subprocess.run(
+        [str(helm_bin), "template", "regcred-operator", str(CHART), "--set", "tenantBoundary.enabled=true"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode != 0
+    assert "guardTenantLabel needs tenantLabel" in result.stderr
+
+
+def test_admin_groups_and_users_values_exempt_exactly_those(helm_template):
+    manifests = helm_template(
+        "--set", "tenantLabel=capsule.clastix.io/tenant",
+        "--set", "tenantBoundary.enabled=true",
+        "--set", "tenantBoundary.adminGroups={system:masters,kubeadm:cluster-admins}",
+        "--set", "tenantBoundary.adminUsers={system:serviceaccount:argocd:argocd-application-controller}",
+    )
+    (condition,) = boundary_policy(manifests)["spec"]["matchConditions"]
+    assert condition["expression"] == (
+        '!(request.userInfo.groups.exists(g, g in ["system:masters","kubeadm:cluster-admins"]) '
+        '|| request.userInfo.username in ["system:serviceaccount:argocd:argocd-application-controller"])'
+    )
 
 
 def test_pod_pull_secret_policy_value_renders_the_kustomize_component(
