@@ -80,7 +80,10 @@ def add_operator_commands(commands: SubParsers) -> None:
     add_tenant_verify_arguments(run)
     run.add_argument("--concurrency", type=int, metavar="N", help="parallel API writes (default 16)")
     run.add_argument("--resync-seconds", type=float, metavar="S", help="full resync period (default 300)")
-    run.add_argument("--log-format", choices=("text", "json"), default="text")
+    run.add_argument(
+        "--log-format", choices=("text", "json"), default="text",
+        help="text for people, json (one object per line) for log pipelines; the Deployments use json",
+    )
     run.add_argument(
         "--health-address", metavar="HOST:PORT", default="0.0.0.0:8081",
         help="serve /healthz and /readyz here (default 0.0.0.0:8081; empty to disable)",
