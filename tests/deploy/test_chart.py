@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -134,6 +135,24 @@ def test_admin_groups_and_users_values_exempt_exactly_those(helm_template):
         '!(request.userInfo.groups.exists(g, g in ["system:masters","kubeadm:cluster-admins"]) '
         '|| request.userInfo.username in ["system:serviceaccount:argocd:argocd-application-controller"])'
     )
+
+
+def test_the_security_pages_admin_patch_renders_what_the_admin_values_do(
+    helm_template, kustomize, tmp_path: Path
+):
+    page = (REPO / "docs" / "security.md").read_text()
+    section = page[page.index("## Tenant boundary settings"):]
+    patch = yaml.safe_load(re.findall(r"```yaml\n(.*?)```", section, re.S)[-1])
+    overlay = component_overlay(tmp_path, TENANT_BOUNDARY_COMPONENT)
+    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({**kustomization, **patch}))
+    with_values = helm_template(
+        "--set", "tenantLabel=capsule.clastix.io/tenant",
+        "--set", "tenantBoundary.enabled=true",
+        "--set", "tenantBoundary.adminGroups={system:masters,kubeadm:cluster-admins}",
+        "--set", "tenantBoundary.adminUsers={system:serviceaccount:argocd:argocd-application-controller}",
+    )
+    assert boundary_policy(kustomize(overlay)) == boundary_policy(with_values)
 
 
 def test_pod_pull_secret_policy_value_renders_the_kustomize_component(
