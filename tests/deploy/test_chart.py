@@ -34,6 +34,16 @@ def without_namespace_object(manifests: list[Manifest]) -> list[Manifest]:
     return [manifest for manifest in manifests if manifest["kind"] != "Namespace"]
 
 
+def refused_render(helm_bin: Path, *values: str) -> str:
+    """`helm template` with these `--set` values must fail: its stderr."""
+    command = [str(helm_bin), "template", "regcred-operator", str(CHART)]
+    for value in values:
+        command += ["--set", value]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode != 0
+    return result.stderr
+
+
 def operator_args(manifests: list[Manifest]) -> list[str]:
     (container,) = only(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
     return container["args"]
@@ -115,12 +125,7 @@ def test_a_prefix_only_boundary_needs_no_tenant_label(helm_template):
 
 
 def test_guarding_the_tenant_label_without_one_is_refused(helm_bin: Path):
-    result = subprocess.run(
-        [str(helm_bin), "template", "regcred-operator", str(CHART), "--set", "tenantBoundary.enabled=true"],
-        capture_output=True, text=True, timeout=60, check=False,
-    )
-    assert result.returncode != 0
-    assert "guardTenantLabel needs tenantLabel" in result.stderr
+    assert "guardTenantLabel needs tenantLabel" in refused_render(helm_bin, "tenantBoundary.enabled=true")
 
 
 def test_admin_groups_and_users_values_exempt_exactly_those(helm_template):
@@ -208,22 +213,12 @@ def test_a_single_replica_without_leader_election_needs_no_lease_nor_budget(helm
 
 
 def test_replicas_without_leader_election_are_refused(helm_bin: Path):
-    result = subprocess.run(
-        [
-            str(helm_bin),
-            "template",
-            "regcred-operator",
-            str(CHART),
-            "--set",
-            "leaderElection.enabled=false",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode != 0
-    assert "needs leaderElection.enabled" in result.stderr
+    assert "needs leaderElection.enabled" in refused_render(helm_bin, "leaderElection.enabled=false")
+
+
+def test_an_unknown_log_level_is_refused_at_render(helm_bin: Path):
+    stderr = refused_render(helm_bin, "logLevel=verbose")
+    assert 'logLevel must be debug, info, warning or error, not "verbose"' in stderr
 
 
 def test_disabling_the_metrics_service_drops_it(helm_template):
