@@ -11,6 +11,7 @@ parses and dispatches. Heavy imports happen inside the handlers so that
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import time
@@ -458,7 +459,7 @@ def run_release_notes(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``regcred-dev`` command line; return the process exit code."""
     args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     handler: Handler = args.handler
     return handler(args)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -12,7 +12,7 @@ from regcred.models import LABEL_KEY_PATTERN
 from regcred.planning.destinations import parse_allow_entry
 from regcred.planning.selection import DEFAULT_ALWAYS_EXCLUDED
 
-__all__ = ["DEFAULT_OPERATOR_NAMESPACE", "OperatorConfig", "config_from_env", "settings_from_env"]
+__all__ = ["DEFAULT_OPERATOR_NAMESPACE", "VARIABLES", "OperatorConfig", "config_from_env", "settings_from_env"]
 
 # Out of cluster there is no pod namespace to default to.
 DEFAULT_OPERATOR_NAMESPACE = "regcred-system"
@@ -25,6 +25,8 @@ class OperatorConfig(BaseModel):
     operator_namespace: str = DEFAULT_OPERATOR_NAMESPACE
     # Namespaces source Secrets may be read from; empty means the operator's own namespace.
     source_namespaces: frozenset[str] = frozenset()
+    # Namespaces never replicated into: the built-in ones plus any given; giving more
+    # never makes kube-system and the like selectable.
     excluded_namespaces: frozenset[str] = DEFAULT_ALWAYS_EXCLUDED
     concurrency: int = Field(default=16, ge=1, le=256)
     resync_seconds: float = Field(default=300.0, gt=0)
@@ -50,6 +52,11 @@ class OperatorConfig(BaseModel):
             parse_allow_entry(entry)  # its ValueError names the entry
         return entries
 
+    @field_validator("excluded_namespaces")
+    @classmethod
+    def _built_in_exclusions_stay(cls, names: frozenset[str]) -> frozenset[str]:
+        return names | DEFAULT_ALWAYS_EXCLUDED
+
     @model_validator(mode="after")
     def _default_sources(self) -> OperatorConfig:
         if not self.source_namespaces:
@@ -61,31 +68,35 @@ def _names(value: str) -> frozenset[str]:
     return frozenset(part.strip() for part in value.split(",") if part.strip())
 
 
+def _sorted_names(value: str) -> tuple[str, ...]:
+    return tuple(sorted(_names(value)))
+
+
+# Each REGCRED_* variable and the OperatorConfig field it sets; lists are comma-separated.
+# docs/settings.md is generated from this table and the `regcred run` parser.
+VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "REGCRED_OPERATOR_NAMESPACE": ("operator_namespace", str),
+    "REGCRED_SOURCE_NAMESPACES": ("source_namespaces", _names),
+    "REGCRED_EXCLUDED_NAMESPACES": ("excluded_namespaces", _names),
+    "REGCRED_CONCURRENCY": ("concurrency", str),
+    "REGCRED_RESYNC_SECONDS": ("resync_seconds", str),
+    "REGCRED_REGISTRY_CA_FILE": ("registry_ca_file", str),
+    "REGCRED_TENANT_LABEL": ("tenant_label", str),
+    "REGCRED_TENANT_VERIFY": ("tenant_verify", str),
+    "REGCRED_TENANT_VERIFY_ALLOW": ("tenant_verify_allow", _sorted_names),
+}
+
+
 def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """Settings given by REGCRED_* variables and the pod's namespace; absent ones are left out."""
-    settings: dict[str, Any] = {}
-    namespace = environ.get("REGCRED_OPERATOR_NAMESPACE") or environ.get("POD_NAMESPACE")
-    if not namespace and os.path.exists(IN_CLUSTER_NAMESPACE_FILE):
-        with open(IN_CLUSTER_NAMESPACE_FILE, encoding="utf-8") as handle:
-            namespace = handle.read().strip()
-    if namespace:
-        settings["operator_namespace"] = namespace
-    if environ.get("REGCRED_SOURCE_NAMESPACES"):
-        settings["source_namespaces"] = _names(environ["REGCRED_SOURCE_NAMESPACES"])
-    if "REGCRED_EXCLUDED_NAMESPACES" in environ:
-        settings["excluded_namespaces"] = _names(environ["REGCRED_EXCLUDED_NAMESPACES"])
-    if environ.get("REGCRED_CONCURRENCY"):
-        settings["concurrency"] = environ["REGCRED_CONCURRENCY"]
-    if environ.get("REGCRED_RESYNC_SECONDS"):
-        settings["resync_seconds"] = environ["REGCRED_RESYNC_SECONDS"]
-    if environ.get("REGCRED_REGISTRY_CA_FILE"):
-        settings["registry_ca_file"] = environ["REGCRED_REGISTRY_CA_FILE"]
-    if environ.get("REGCRED_TENANT_LABEL"):
-        settings["tenant_label"] = environ["REGCRED_TENANT_LABEL"]
-    if environ.get("REGCRED_TENANT_VERIFY"):
-        settings["tenant_verify"] = environ["REGCRED_TENANT_VERIFY"]
-    if environ.get("REGCRED_TENANT_VERIFY_ALLOW"):
-        settings["tenant_verify_allow"] = tuple(sorted(_names(environ["REGCRED_TENANT_VERIFY_ALLOW"])))
+    """Settings given by REGCRED_* variables and the pod's namespace; absent or empty ones are left out."""
+    settings = {field: parse(environ[name]) for name, (field, parse) in VARIABLES.items() if environ.get(name)}
+    if "operator_namespace" not in settings:
+        namespace = environ.get("POD_NAMESPACE")
+        if not namespace and os.path.exists(IN_CLUSTER_NAMESPACE_FILE):
+            with open(IN_CLUSTER_NAMESPACE_FILE, encoding="utf-8") as handle:
+                namespace = handle.read().strip()
+        if namespace:
+            settings["operator_namespace"] = namespace
     return settings
 
 

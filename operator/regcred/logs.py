@@ -53,7 +53,7 @@ class _Handoff(logging.handlers.QueueHandler):
         return record
 
 
-def configure_logging(verbose: bool = False, log_format: str = "text") -> None:
+def configure_logging(level: int = logging.INFO, log_format: str = "text") -> None:
     """Configure the root logger once, for the CLI: records go through a queue to a
     writer thread, which is stopped (and the queue drained) at exit."""
     handler = logging.StreamHandler(sys.stderr)
@@ -67,6 +67,6 @@ def configure_logging(verbose: bool = False, log_format: str = "text") -> None:
     atexit.register(writer.stop)
     root = logging.getLogger()
     root.handlers[:] = [_Handoff(records)]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.setLevel(level)
     # Request-level chatter from the HTTP pool is noise even in verbose mode.
     logging.getLogger("urllib3").setLevel(logging.INFO)

@@ -31,7 +31,8 @@ def add_namespace_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--exclude-namespace", action="append", metavar="NS", dest="excluded_namespaces",
-        help="a namespace never to replicate into (repeat; default: kube-system, kube-public, kube-node-lease)",
+        help="a namespace never to replicate into, in addition to kube-system, kube-public and "
+        "kube-node-lease, which are always skipped (repeat)",
     )
     parser.add_argument(
         "--tenant-label", metavar="KEY",

@@ -16,6 +16,7 @@ CHART = DEPLOY / "chart"
 SERVICEMONITOR_COMPONENT = DEPLOY / "components" / "servicemonitor"
 POD_PULL_SECRETS_COMPONENT = DEPLOY / "components" / "pod-pull-secrets"
 TENANT_BOUNDARY_COMPONENT = DEPLOY / "components" / "tenant-boundary"
+PREFIX_ONLY_BOUNDARY_COMPONENT = DEPLOY / "components" / "tenant-boundary-prefix-only"
 RESTART_STUCK_PODS_COMPONENT = DEPLOY / "components" / "restart-stuck-pods"
 CRD_FILES = sorted((REPO / "crds").glob("regcred.dev_*.yaml"))
 OPERATOR_NAMESPACE = "regcred-system"
@@ -55,12 +56,12 @@ def only(manifests: list[Manifest], kind: str) -> Manifest:
     return found[0]
 
 
-def component_overlay(folder: Path, component: Path) -> Path:
-    """Write, in `folder`, the overlay a user would: deploy/ plus one of its components."""
+def component_overlay(folder: Path, *components: Path) -> Path:
+    """Write, in `folder`, the overlay a user would: deploy/ plus its components, in order."""
     # kustomize accepts only relative paths to other kustomizations.
     (folder / "kustomization.yaml").write_text(
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
         f"resources: [{os.path.relpath(DEPLOY, folder)}]\n"
-        f"components: [{os.path.relpath(component, folder)}]\n"
+        f"components: [{', '.join(os.path.relpath(component, folder) for component in components)}]\n"
     )
     return folder

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from manifests import (
     CRD_FILES,
     DEPLOY,
     POD_PULL_SECRETS_COMPONENT,
+    PREFIX_ONLY_BOUNDARY_COMPONENT,
     REPO,
     RESTART_STUCK_PODS_COMPONENT,
     SERVICEMONITOR_COMPONENT,
@@ -30,6 +32,16 @@ from regcred.config import OperatorConfig, settings_from_env
 def without_namespace_object(manifests: list[Manifest]) -> list[Manifest]:
     """Helm installs into a namespace it is given (`--create-namespace`) and never ships it."""
     return [manifest for manifest in manifests if manifest["kind"] != "Namespace"]
+
+
+def refused_render(helm_bin: Path, *values: str) -> str:
+    """`helm template` with these `--set` values must fail: its stderr."""
+    command = [str(helm_bin), "template", "regcred-operator", str(CHART)]
+    for value in values:
+        command += ["--set", value]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode != 0
+    return result.stderr
 
 
 def operator_args(manifests: list[Manifest]) -> list[str]:
@@ -78,6 +90,74 @@ def test_tenant_values_render_the_tenant_boundary_component(helm_template, kusto
     )
     parsed = build_parser().parse_args(operator_args(with_boundary))
     assert parsed.tenant_label == "capsule.clastix.io/tenant"
+
+
+def boundary_policy(manifests: list[Manifest]) -> Manifest:
+    return only(
+        [manifest for manifest in manifests if manifest["metadata"]["name"] == "regcred-tenant-boundary"],
+        "ValidatingAdmissionPolicy",
+    )
+
+
+def test_capsule_values_render_the_prefix_only_component(helm_template, kustomize, tmp_path: Path):
+    for_capsule = helm_template(
+        "--set", "tenantLabel=capsule.clastix.io/tenant",
+        "--set", "tenantBoundary.enabled=true",
+        "--set", "tenantBoundary.guardTenantLabel=false",
+    )
+    overlay = component_overlay(tmp_path, TENANT_BOUNDARY_COMPONENT, PREFIX_ONLY_BOUNDARY_COMPONENT)
+    assert by_identity(for_capsule) == by_identity(without_namespace_object(kustomize(overlay)))
+    variables = {item["name"]: item["expression"] for item in boundary_policy(for_capsule)["spec"]["variables"]}
+    assert (variables["tenantLabel"], variables["selectionPrefix"]) == ("''", "'regcred.dev/'")
+    assert build_parser().parse_args(operator_args(for_capsule)).tenant_label == "capsule.clastix.io/tenant"
+
+
+def test_the_boundary_guards_the_tenant_label_by_default(helm_template):
+    manifests = helm_template("--set", "tenantLabel=example.com/tenant", "--set", "tenantBoundary.enabled=true")
+    (tenant_label,) = [v for v in boundary_policy(manifests)["spec"]["variables"] if v["name"] == "tenantLabel"]
+    assert tenant_label["expression"] == "'example.com/tenant'"
+
+
+def test_a_prefix_only_boundary_needs_no_tenant_label(helm_template):
+    manifests = helm_template("--set", "tenantBoundary.enabled=true", "--set", "tenantBoundary.guardTenantLabel=false")
+    assert boundary_policy(manifests)
+    assert build_parser().parse_args(operator_args(manifests)).tenant_label is None
+
+
+def test_guarding_the_tenant_label_without_one_is_refused(helm_bin: Path):
+    assert "guardTenantLabel needs tenantLabel" in refused_render(helm_bin, "tenantBoundary.enabled=true")
+
+
+def test_admin_groups_and_users_values_exempt_exactly_those(helm_template):
+    manifests = helm_template(
+        "--set", "tenantLabel=capsule.clastix.io/tenant",
+        "--set", "tenantBoundary.enabled=true",
+        "--set", "tenantBoundary.adminGroups={system:masters,kubeadm:cluster-admins}",
+        "--set", "tenantBoundary.adminUsers={system:serviceaccount:argocd:argocd-application-controller}",
+    )
+    (condition,) = boundary_policy(manifests)["spec"]["matchConditions"]
+    assert condition["expression"] == (
+        '!(request.userInfo.groups.exists(g, g in ["system:masters","kubeadm:cluster-admins"]) '
+        '|| request.userInfo.username in ["system:serviceaccount:argocd:argocd-application-controller"])'
+    )
+
+
+def test_the_security_pages_admin_patch_renders_what_the_admin_values_do(
+    helm_template, kustomize, tmp_path: Path
+):
+    page = (REPO / "docs" / "security.md").read_text()
+    section = page[page.index("## Tenant boundary settings"):]
+    patch = yaml.safe_load(re.findall(r"```yaml\n(.*?)```", section, re.S)[-1])
+    overlay = component_overlay(tmp_path, TENANT_BOUNDARY_COMPONENT)
+    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({**kustomization, **patch}))
+    with_values = helm_template(
+        "--set", "tenantLabel=capsule.clastix.io/tenant",
+        "--set", "tenantBoundary.enabled=true",
+        "--set", "tenantBoundary.adminGroups={system:masters,kubeadm:cluster-admins}",
+        "--set", "tenantBoundary.adminUsers={system:serviceaccount:argocd:argocd-application-controller}",
+    )
+    assert boundary_policy(kustomize(overlay)) == boundary_policy(with_values)
 
 
 def test_pod_pull_secret_policy_value_renders_the_kustomize_component(
@@ -133,22 +213,12 @@ def test_a_single_replica_without_leader_election_needs_no_lease_nor_budget(helm
 
 
 def test_replicas_without_leader_election_are_refused(helm_bin: Path):
-    result = subprocess.run(
-        [
-            str(helm_bin),
-            "template",
-            "regcred-operator",
-            str(CHART),
-            "--set",
-            "leaderElection.enabled=false",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode != 0
-    assert "needs leaderElection.enabled" in result.stderr
+    assert "needs leaderElection.enabled" in refused_render(helm_bin, "leaderElection.enabled=false")
+
+
+def test_an_unknown_log_level_is_refused_at_render(helm_bin: Path):
+    stderr = refused_render(helm_bin, "logLevel=verbose")
+    assert 'logLevel must be debug, info, warning or error, not "verbose"' in stderr
 
 
 def test_disabling_the_metrics_service_drops_it(helm_template):

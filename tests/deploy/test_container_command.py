@@ -6,11 +6,13 @@ Each half once had a test of its own and both passed while every Pod crash-loope
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from dockerfile import runtime_command
 from manifests import DEPLOY, only
 
-from regcred.cli import build_parser
+from regcred.cli import build_parser, log_level_from_args
 
 
 @pytest.fixture(params=["kustomize", "helm"])
@@ -26,3 +28,14 @@ def test_the_deployment_runs_the_operator_with_its_flags(deployment_args: list[s
     assert script == "regcred"
     parsed = build_parser().parse_args(arguments)  # exits (fails the test) on `run run`
     assert parsed.command == "run" and parsed.leader_elect
+
+
+@pytest.mark.parametrize("extra", [["--verbose"], ["-v"], ["--log-level", "debug"]])
+def test_logging_flags_appended_to_the_deployments_args_are_accepted(
+    deployment_args: list[str], extra: list[str]
+) -> None:
+    """An overlay or values file adds flags at the end of args, after `run`: once a CrashLoopBackOff."""
+    script, *arguments = runtime_command([*deployment_args, *extra])
+    parsed = build_parser().parse_args(arguments)
+    assert parsed.command == "run" and parsed.leader_elect
+    assert log_level_from_args(parsed, {}) == logging.DEBUG

@@ -44,6 +44,7 @@ def test_the_deployment_runs_two_leader_electing_replicas_with_probes(kustomize)
     assert container["args"] == ["run", "--leader-elect", "--log-format", "json"]
     assert container["env"] == [
         {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "REGCRED_LOG_LEVEL", "value": "info"},
         # Tenants' registry checks are off until an overlay says otherwise (docs/install.md).
         {"name": "REGCRED_TENANT_VERIFY", "value": "false"},
         {"name": "REGCRED_TENANT_VERIFY_ALLOW", "value": ""},

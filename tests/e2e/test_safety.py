@@ -10,6 +10,9 @@ import uuid
 from kubernetes import client
 from objects import SERVER, docker_config, has_default_sa, pull_secret_names, replica, tenant_spec
 
+from regcred.cli import build_parser
+from regcred.options import config_from_args
+
 
 def test_foreign_secret_is_never_touched_and_reported_then_resync_takes_the_name_when_freed(
     cluster, make_namespace, credentials, sources, wait_for
@@ -164,4 +167,23 @@ def test_always_excluded_namespaces_are_skipped(credentials, sources, cluster, w
     })
     status = credentials.wait_ready(name)
     assert status["matchedNamespaces"] == 0
+    assert replica(cluster, "kube-system", name) is None
+
+
+def test_an_excluded_namespace_flag_adds_to_the_always_excluded_ones(
+    credentials, sources, cluster, make_namespace, operator_with
+):
+    """`--exclude-namespace` once replaced the built-in exclusions: naming one more made kube-system selectable."""
+    skipped, served = make_namespace("skip"), make_namespace("serve")
+    config = config_from_args(build_parser().parse_args(["run", "--exclude-namespace", skipped]))
+    operator_with(excluded_namespaces=config.excluded_namespaces)
+    source = sources.create({"password": "pw"})
+    name = credentials.create({
+        "registries": [{"server": SERVER, "username": "u", "passwordSecretRef": {"name": source}}],
+        "namespaces": ["kube-*", skipped, served],
+    })
+    status = credentials.wait_ready(name)
+    assert status["matchedNamespaces"] == 1
+    assert replica(cluster, served, name) is not None
+    assert replica(cluster, skipped, name) is None
     assert replica(cluster, "kube-system", name) is None
