@@ -1,0 +1,165 @@
+"""Uninstalling, in both orders docs/uninstall.md gives, with the real manifests on a cluster of its own.
+
+Each test installs `deploy/` as a user would (`kubectl apply --server-side -k deploy/`),
+runs the operator as deploy/'s ServiceAccount (the cluster has no kubelet, so the
+Deployment's Pods never start: the operator runs in-process with that identity), applies
+the quick start's example objects (one credential fanned out to two namespaces), and
+then uninstalls. The control plane is this module's own: deleting the CRDs and the
+operator's namespace would pull them from under every other test of the session.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client
+from testcluster import Cluster, local_cluster
+
+from regcred.config import OperatorConfig
+from regcred.handlers.runner import OperatorThread
+from regcred.models import API_GROUP, API_VERSION, FINALIZER, PLURAL
+from regcred.planning.plan import ADDED_PULL_SECRETS_ANNOTATION
+from regcred.plugin import main as kubectl_regcred
+
+from e2e.conftest import (
+    CRD_NAMES,
+    DEPLOY,
+    DEPLOYED_NAMESPACE,
+    OPERATOR_ACCOUNT,
+    REPO,
+    TOKEN_SECONDS,
+    Kubectl,
+    OperatorIdentity,
+    poll,
+    token_kubeconfig,
+)
+
+EXAMPLES = REPO / "examples"
+SERVED = ("team-frontend", "team-backend")  # what examples/30-registrycredential.yaml selects
+CREDENTIAL = yaml.safe_load((EXAMPLES / "30-registrycredential.yaml").read_text())
+SECRET_NAME = CREDENTIAL["spec"]["secretName"]
+USERS_OWN_ENTRY = "team-registry"  # a pull secret the user put on the ServiceAccount
+
+
+@pytest.fixture(scope="module")
+def fresh(control_plane_bin: Path) -> Iterator[tuple[Cluster, Kubectl]]:
+    with local_cluster() as started:
+        yield started, Kubectl(control_plane_bin / "kubectl", started.kubeconfig)
+
+
+def install(cluster: Cluster, kubectl: Kubectl, workdir: Path) -> OperatorThread:
+    """deploy/ and the quick start's examples applied; the operator running as deploy/'s ServiceAccount."""
+    kubectl("apply", "--server-side", "-k", str(DEPLOY))
+    kubectl("wait", "--for=condition=Established", *(f"crd/{name}" for name in CRD_NAMES), "--timeout=60s")
+    request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(expiration_seconds=TOKEN_SECONDS))
+    token = cluster.core.create_namespaced_service_account_token(
+        OPERATOR_ACCOUNT, DEPLOYED_NAMESPACE, request
+    ).status.token
+    identity = OperatorIdentity(DEPLOYED_NAMESPACE, token_kubeconfig(cluster.kubeconfig, token, workdir / "kc"), [])
+    poll(lambda: identity.may("patch", "serviceaccounts"), what="the operator's RBAC to take effect")
+    identity.api_client.close()
+    for example in ("20-tenant-namespaces.yaml", "10-source-secret.yaml", "30-registrycredential.yaml"):
+        kubectl("apply", "-f", str(EXAMPLES / example))
+    for namespace in SERVED:
+        poll(lambda: default_account(cluster, namespace), what=f"the default ServiceAccount of {namespace}")
+        cluster.core.patch_namespaced_service_account(
+            "default", namespace, {"imagePullSecrets": [{"name": USERS_OWN_ENTRY}]}
+        )
+    operator = OperatorThread(
+        OperatorConfig(operator_namespace=DEPLOYED_NAMESPACE, resync_seconds=4.0), kubeconfig=str(identity.kubeconfig)
+    ).start()
+    for namespace in SERVED:
+        poll(lambda: SECRET_NAME in pull_secrets(cluster, namespace), what=f"the entry in {namespace}")
+        poll(lambda: replicas(cluster, namespace), what=f"the replica in {namespace}")
+    return operator
+
+
+def default_account(cluster: Cluster, namespace: str) -> client.V1ServiceAccount | None:
+    try:
+        return cluster.core.read_namespaced_service_account("default", namespace)
+    except client.ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def pull_secrets(cluster: Cluster, namespace: str) -> list[str]:
+    account = default_account(cluster, namespace)
+    return [ref.name for ref in (account.image_pull_secrets or [])] if account else []
+
+
+def replicas(cluster: Cluster, namespace: str | None = None) -> list[str]:
+    selector = "app.kubernetes.io/managed-by=regcred-operator"
+    if namespace is None:
+        found = cluster.core.list_secret_for_all_namespaces(label_selector=selector).items
+    else:
+        found = cluster.core.list_namespaced_secret(namespace, label_selector=selector).items
+    return [f"{secret.metadata.namespace}/{secret.metadata.name}" for secret in found]
+
+
+def terminating(cluster: Cluster) -> list[str]:
+    """Namespaces and CRDs stuck in deletion."""
+    namespaces = [ns.metadata.name for ns in cluster.core.list_namespace().items if ns.metadata.deletion_timestamp]
+    crds = [crd.metadata.name for crd in cluster.apiext.list_custom_resource_definition().items
+            if crd.metadata.deletion_timestamp]
+    return namespaces + crds
+
+
+def gone(cluster: Cluster) -> bool:
+    """The operator's namespace and CRDs are gone, and nothing else is being deleted."""
+    names = {ns.metadata.name for ns in cluster.core.list_namespace().items}
+    crds = {crd.metadata.name for crd in cluster.apiext.list_custom_resource_definition().items}
+    return DEPLOYED_NAMESPACE not in names and not set(CRD_NAMES) & crds and not terminating(cluster)
+
+
+def assert_nothing_left(cluster: Cluster) -> None:
+    assert replicas(cluster) == []
+    for namespace in SERVED:
+        account = default_account(cluster, namespace)
+        assert [ref.name for ref in account.image_pull_secrets or []] == [USERS_OWN_ENTRY]
+        assert ADDED_PULL_SECRETS_ANNOTATION not in (account.metadata.annotations or {})
+    assert terminating(cluster) == []
+
+
+def test_credentials_first_then_the_install(fresh, tmp_path: Path) -> None:
+    """The order docs/uninstall.md recommends: the running operator cleans up, then the install goes."""
+    cluster, kubectl = fresh
+    operator = install(cluster, kubectl, tmp_path)
+    try:
+        kubectl("delete", "registrycredentials", "--all", "--timeout=60s")
+        kubectl("delete", "tenantregistrycredentials", "--all", "--all-namespaces", "--timeout=60s")
+    finally:
+        operator.stop()
+    kubectl("delete", "-k", str(DEPLOY), "--timeout=60s")
+    poll(lambda: gone(cluster), timeout=60, what="the install to be gone")
+    assert_nothing_left(cluster)
+
+
+def test_whole_install_in_one_command_then_kubectl_regcred_uninstall(fresh, tmp_path: Path) -> None:
+    """The reported hang: the operator's identity goes with the install, the credential waits for it.
+
+    kubectl sends the deletes of `delete -k` in the kustomization's order without waiting
+    between them, so the operator's ServiceAccount and RBAC are gone before the credential's
+    deletion (the CRD's) reaches it; `kubectl regcred uninstall` then finishes the job.
+    """
+    cluster, kubectl = fresh
+    operator = install(cluster, kubectl, tmp_path)
+    kubectl("delete", "-k", str(DEPLOY), "--wait=false")
+    operator.stop()  # the kubelet would stop its Pod as the namespace goes
+    stuck = poll(
+        lambda: cluster.custom.get_cluster_custom_object(API_GROUP, API_VERSION, PLURAL, CREDENTIAL["metadata"]["name"]),
+        what="the credential",
+    )
+    assert stuck["metadata"]["deletionTimestamp"] and FINALIZER in stuck["metadata"]["finalizers"]
+    assert sorted(replicas(cluster)) == sorted(f"{namespace}/{SECRET_NAME}" for namespace in SERVED)
+
+    out = io.StringIO()
+    assert kubectl_regcred(["uninstall", "--yes", "--kubeconfig", str(cluster.kubeconfig)], out) == 0
+    # The garbage collector may delete replicas first: they carry the credential's ownerReference.
+    assert out.getvalue().endswith(" replicas and the entries of 2 ServiceAccounts in 2 namespaces\n")
+    poll(lambda: gone(cluster), timeout=60, what="the install to be gone")
+    assert_nothing_left(cluster)
