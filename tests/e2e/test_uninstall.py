@@ -21,7 +21,7 @@ from testcluster import Cluster, local_cluster
 
 from regcred.config import OperatorConfig
 from regcred.handlers.runner import OperatorThread
-from regcred.models import API_GROUP, API_VERSION, FINALIZER, PLURAL
+from regcred.models import API_GROUP, API_VERSION, FINALIZER, PLURAL, TENANT_KIND, TENANT_PLURAL
 from regcred.planning.plan import ADDED_PULL_SECRETS_ANNOTATION
 from regcred.plugin import main as kubectl_regcred
 
@@ -161,5 +161,36 @@ def test_whole_install_in_one_command_then_kubectl_regcred_uninstall(fresh, tmp_
     assert kubectl_regcred(["uninstall", "--yes", "--kubeconfig", str(cluster.kubeconfig)], out) == 0
     # The garbage collector may delete replicas first: they carry the credential's ownerReference.
     assert out.getvalue().endswith(" replicas and the entries of 2 ServiceAccounts in 2 namespaces\n")
+    poll(lambda: gone(cluster), timeout=60, what="the install to be gone")
+    assert_nothing_left(cluster)
+
+
+def test_kubectl_regcred_uninstall_before_the_install_goes(fresh, tmp_path: Path) -> None:
+    """The one-command order with `kubectl regcred uninstall` first, the operator still running;
+    a TenantRegistryCredential's finalizer and leftovers go the same way."""
+    cluster, kubectl = fresh
+    operator = install(cluster, kubectl, tmp_path)
+    tenant_home = SERVED[1]
+    cluster.core.create_namespaced_secret(tenant_home, client.V1Secret(
+        metadata=client.V1ObjectMeta(name="team-robot"), string_data={"username": "robot", "password": "pw"},
+    ))
+    cluster.custom.create_namespaced_custom_object(API_GROUP, API_VERSION, tenant_home, TENANT_PLURAL, {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": TENANT_KIND,
+        "metadata": {"name": "team"},
+        "spec": {
+            "secretName": "team-pull",
+            "registries": [{"server": "registry.team.example", "passwordSecretRef": {"name": "team-robot"}}],
+            "serviceAccounts": ["default"],
+        },
+    })
+    poll(lambda: "team-pull" in pull_secrets(cluster, tenant_home), what="the tenant credential's entry")
+    try:
+        # The running operator sees the deletions too and may clean up first: either way, nothing is left.
+        assert kubectl_regcred(["uninstall", "--yes", "--kubeconfig", str(cluster.kubeconfig)], io.StringIO()) == 0
+    finally:
+        operator.stop()
+    # kubectl waits for every object it deleted: it returns only once nothing is left Terminating.
+    kubectl("delete", "-k", str(DEPLOY), "--timeout=60s")
     poll(lambda: gone(cluster), timeout=60, what="the install to be gone")
     assert_nothing_left(cluster)

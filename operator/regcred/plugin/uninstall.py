@@ -30,7 +30,7 @@ from regcred.kube.resources import (
     release_credential,
 )
 from regcred.options import add_connection_arguments
-from regcred.planning.plan import ServiceAccountEdit, plan_namespace
+from regcred.planning.plan import SecretDelete, ServiceAccountEdit, Write, plan_namespace
 from regcred.plugin.output import progress
 from regcred.plugin.shared import UsageError, client
 
@@ -71,8 +71,8 @@ def _traces(state: ClusterSnapshot) -> set[str]:
     return keys
 
 
-def _remove(kube: KubeClient, key: str, namespace: str) -> tuple[int, int]:
-    """Remove what credential `key` left in `namespace`; (replicas deleted, ServiceAccounts edited)."""
+def _remove(kube: KubeClient, key: str, namespace: str) -> tuple[Write, ...]:
+    """Remove what credential `key` left in `namespace`; the writes that did it."""
     intent = leftovers_intent(key, "", key.rpartition("_")[2])
     for _ in range(MAX_ATTEMPTS):
         plan = plan_namespace(leftovers_view(_leftovers(kube, namespace), key, namespace), intent)
@@ -81,8 +81,7 @@ def _remove(kube: KubeClient, key: str, namespace: str) -> tuple[int, int]:
                 apply_write(kube, write)
         except ConflictError:
             continue  # read again and plan again
-        edits = sum(isinstance(write, ServiceAccountEdit) for write in plan.writes)
-        return len(plan.writes) - edits, edits
+        return plan.writes
     raise ConflictError(f"namespace {namespace}: objects kept changing while being cleaned up; run it again")
 
 
@@ -103,15 +102,15 @@ def run_uninstall(args: argparse.Namespace, out: TextIO) -> int:
                 continue  # the finalizer list is re-read on each attempt
     progress(f"deleted {len(credentials)} credentials without waiting for an operator")
     state = _leftovers(kube)
-    replicas = accounts = 0
-    namespaces: set[str] = set()
+    writes: list[Write] = []
     for key in sorted(_traces(state)):
         for namespace in sorted(leftover_namespaces(state, key)):
-            deleted, edited = _remove(kube, key, namespace)
-            replicas, accounts = replicas + deleted, accounts + edited
-            namespaces.add(namespace)
+            writes += _remove(kube, key, namespace)
+    replicas = sum(isinstance(write, SecretDelete) for write in writes)
+    accounts = {(write.namespace, write.name) for write in writes if isinstance(write, ServiceAccountEdit)}
+    namespaces = {write.namespace for write in writes}
     print(
-        f"removed {replicas} replicas and the entries of {accounts} ServiceAccounts "
+        f"removed {replicas} replicas and the entries of {len(accounts)} ServiceAccounts "
         f"in {len(namespaces)} namespaces",
         file=out,
     )
