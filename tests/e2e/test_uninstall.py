@@ -11,7 +11,8 @@ operator's namespace would pull them from under every other test of the session.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from regcred.planning.plan import ADDED_PULL_SECRETS_ANNOTATION
 from regcred.plugin import main as kubectl_regcred
 
 from e2e.conftest import (
+    CRDS,
     CRD_NAMES,
     DEPLOY,
     DEPLOYED_NAMESPACE,
@@ -39,6 +41,7 @@ from e2e.conftest import (
 )
 
 EXAMPLES = REPO / "examples"
+CHART = DEPLOY / "chart"
 SERVED = ("team-frontend", "team-backend")  # what examples/30-registrycredential.yaml selects
 CREDENTIAL = yaml.safe_load((EXAMPLES / "30-registrycredential.yaml").read_text())
 SECRET_NAME = CREDENTIAL["spec"]["secretName"]
@@ -51,9 +54,15 @@ def fresh(control_plane_bin: Path) -> Iterator[tuple[Cluster, Kubectl]]:
         yield started, Kubectl(control_plane_bin / "kubectl", started.kubeconfig)
 
 
-def install(cluster: Cluster, kubectl: Kubectl, workdir: Path) -> OperatorThread:
-    """deploy/ and the quick start's examples applied; the operator running as deploy/'s ServiceAccount."""
-    kubectl("apply", "--server-side", "-k", str(DEPLOY))
+def install(
+    cluster: Cluster, kubectl: Kubectl, workdir: Path, apply_install: Callable[[], object] | None = None
+) -> OperatorThread:
+    """The install (deploy/, unless `apply_install` does it otherwise) and the quick start's
+    examples applied; the operator running as the install's ServiceAccount."""
+    if apply_install is None:
+        kubectl("apply", "--server-side", "-k", str(DEPLOY))
+    else:
+        apply_install()
     kubectl("wait", "--for=condition=Established", *(f"crd/{name}" for name in CRD_NAMES), "--timeout=60s")
     request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(expiration_seconds=TOKEN_SECONDS))
     token = cluster.core.create_namespaced_service_account_token(
@@ -101,6 +110,16 @@ def replicas(cluster: Cluster, namespace: str | None = None) -> list[str]:
     return [f"{secret.metadata.namespace}/{secret.metadata.name}" for secret in found]
 
 
+def deleting_credential(cluster: Cluster) -> Callable[[], dict | None]:
+    """The example credential once its deletion has begun (a CRD's deletion reaches it asynchronously)."""
+
+    def check() -> dict | None:
+        body = cluster.custom.get_cluster_custom_object(API_GROUP, API_VERSION, PLURAL, CREDENTIAL["metadata"]["name"])
+        return body if body["metadata"].get("deletionTimestamp") else None
+
+    return check
+
+
 def terminating(cluster: Cluster) -> list[str]:
     """Namespaces and CRDs stuck in deletion."""
     namespaces = [ns.metadata.name for ns in cluster.core.list_namespace().items if ns.metadata.deletion_timestamp]
@@ -109,11 +128,15 @@ def terminating(cluster: Cluster) -> list[str]:
     return namespaces + crds
 
 
+def crds_left(cluster: Cluster) -> set[str]:
+    names = {crd.metadata.name for crd in cluster.apiext.list_custom_resource_definition().items}
+    return names & set(CRD_NAMES)
+
+
 def gone(cluster: Cluster) -> bool:
     """The operator's namespace and CRDs are gone, and nothing else is being deleted."""
     names = {ns.metadata.name for ns in cluster.core.list_namespace().items}
-    crds = {crd.metadata.name for crd in cluster.apiext.list_custom_resource_definition().items}
-    return DEPLOYED_NAMESPACE not in names and not set(CRD_NAMES) & crds and not terminating(cluster)
+    return DEPLOYED_NAMESPACE not in names and not crds_left(cluster) and not terminating(cluster)
 
 
 def assert_nothing_left(cluster: Cluster) -> None:
@@ -150,11 +173,8 @@ def test_whole_install_in_one_command_then_kubectl_regcred_uninstall(fresh, tmp_
     operator = install(cluster, kubectl, tmp_path)
     kubectl("delete", "-k", str(DEPLOY), "--wait=false")
     operator.stop()  # the kubelet would stop its Pod as the namespace goes
-    stuck = poll(
-        lambda: cluster.custom.get_cluster_custom_object(API_GROUP, API_VERSION, PLURAL, CREDENTIAL["metadata"]["name"]),
-        what="the credential",
-    )
-    assert stuck["metadata"]["deletionTimestamp"] and FINALIZER in stuck["metadata"]["finalizers"]
+    stuck = poll(deleting_credential(cluster), what="the CRD's deletion to reach the credential")
+    assert FINALIZER in stuck["metadata"]["finalizers"]
     assert sorted(replicas(cluster)) == sorted(f"{namespace}/{SECRET_NAME}" for namespace in SERVED)
 
     out = io.StringIO()
@@ -194,3 +214,28 @@ def test_kubectl_regcred_uninstall_before_the_install_goes(fresh, tmp_path: Path
     kubectl("delete", "-k", str(DEPLOY), "--timeout=60s")
     poll(lambda: gone(cluster), timeout=60, what="the install to be gone")
     assert_nothing_left(cluster)
+
+
+def test_helm_uninstall_then_the_crds_then_kubectl_regcred_uninstall(fresh, helm_bin: Path, tmp_path: Path) -> None:
+    """Helm keeps the CRDs, so the credentials outlive the operator; deleting the CRDs then hangs
+    on their finalizers until `kubectl regcred uninstall` runs."""
+    cluster, kubectl = fresh
+    helm = [str(helm_bin), "--kubeconfig", str(cluster.kubeconfig), "--namespace", DEPLOYED_NAMESPACE]
+
+    def helm_install() -> None:
+        subprocess.run([*helm, "install", "regcred-operator", str(CHART), "--create-namespace"], check=True)
+
+    operator = install(cluster, kubectl, tmp_path, helm_install)
+    subprocess.run([*helm, "uninstall", "regcred-operator"], check=True)
+    operator.stop()
+    kubectl("delete", "-k", str(CRDS), "--wait=false")
+    stuck = poll(deleting_credential(cluster), what="the CRD's deletion to reach the credential")
+    assert FINALIZER in stuck["metadata"]["finalizers"]
+    assert sorted(replicas(cluster)) == sorted(f"{namespace}/{SECRET_NAME}" for namespace in SERVED)
+
+    assert kubectl_regcred(["uninstall", "--yes", "--kubeconfig", str(cluster.kubeconfig)], io.StringIO()) == 0
+    poll(lambda: not crds_left(cluster), timeout=60, what="the CRDs to be gone")
+    assert_nothing_left(cluster)
+    # What helm leaves by design (docs/uninstall.md): the namespace, with the source Secret.
+    assert cluster.core.read_namespaced_secret("acme-robot", DEPLOYED_NAMESPACE)
+    kubectl("delete", "namespace", DEPLOYED_NAMESPACE, "--timeout=60s")
