@@ -43,6 +43,7 @@ from e2e.conftest import (
 EXAMPLES = REPO / "examples"
 CHART = DEPLOY / "chart"
 SERVED = ("team-frontend", "team-backend")  # what examples/30-registrycredential.yaml selects
+OUTSIDE = "other-tenant"  # an example namespace it does not select
 CREDENTIAL = yaml.safe_load((EXAMPLES / "30-registrycredential.yaml").read_text())
 SECRET_NAME = CREDENTIAL["spec"]["secretName"]
 USERS_OWN_ENTRY = "team-registry"  # a pull secret the user put on the ServiceAccount
@@ -171,6 +172,12 @@ def test_whole_install_in_one_command_then_kubectl_regcred_uninstall(fresh, tmp_
     """
     cluster, kubectl = fresh
     operator = install(cluster, kubectl, tmp_path)
+    # Not the operator's: a Secret of the replicas' name and an entry naming it, by hand,
+    # in a namespace the credential does not select. They must stay.
+    cluster.core.create_namespaced_secret(OUTSIDE, client.V1Secret(
+        metadata=client.V1ObjectMeta(name=SECRET_NAME), string_data={"note": "the user's own"},
+    ))
+    cluster.core.patch_namespaced_service_account("default", OUTSIDE, {"imagePullSecrets": [{"name": SECRET_NAME}]})
     kubectl("delete", "-k", str(DEPLOY), "--wait=false")
     operator.stop()  # the kubelet would stop its Pod as the namespace goes
     stuck = poll(deleting_credential(cluster), what="the CRD's deletion to reach the credential")
@@ -183,6 +190,8 @@ def test_whole_install_in_one_command_then_kubectl_regcred_uninstall(fresh, tmp_
     assert out.getvalue().endswith(" replicas and the entries of 2 ServiceAccounts in 2 namespaces\n")
     poll(lambda: gone(cluster), timeout=60, what="the install to be gone")
     assert_nothing_left(cluster)
+    assert cluster.core.read_namespaced_secret(SECRET_NAME, OUTSIDE).data
+    assert pull_secrets(cluster, OUTSIDE) == [SECRET_NAME]
 
 
 def test_kubectl_regcred_uninstall_before_the_install_goes(fresh, tmp_path: Path) -> None:
