@@ -106,10 +106,10 @@ class ArgoEnv:
         self.kubectl("apply", "--server-side", "-k", str(REPO / "crds"))
         wait_established(self.kubectl, "registrycredentials.regcred.dev")
 
-    def publish_operator_release(self, tag: str = "v0.1.0") -> None:
-        """This checkout's deploy/ and crds/ as the operator repository at `tag`."""
+    def publish_operator_release(self) -> None:
+        """This checkout's deploy/ and crds/ as the operator repository's main branch."""
         self.git.repo(OPERATOR_REPO_URL).publish(
-            {"deploy": REPO / "deploy", "crds": REPO / "crds"}, f"release {tag}", tag=tag
+            {"deploy": REPO / "deploy", "crds": REPO / "crds"}, "deploy/ and crds/ of this checkout"
         )
 
     # -- the scenarios the tests share ---------------------------------------------------

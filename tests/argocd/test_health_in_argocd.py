@@ -1,8 +1,8 @@
 """The health checks of deploy/argocd/ inside Argo CD v3.6.1 (the pinned build).
 
-- every case of both checks' health_test.yaml (RegistryCredential, and the Application
-  check the app of apps needs) through Argo CD's own Lua engine
-  (``argocd admin settings resource-overrides health``, reading the argocd-cm snippet
+- every case of each check's health_test.yaml (RegistryCredential,
+  TenantRegistryCredential, and the Application check the app of apps needs) through
+  Argo CD's own Lua engine (``argocd admin settings resource-overrides health``, reading the argocd-cm snippet
   users merge into theirs);
 - a credential synced by the ``registry-credentials`` Application moving through the
   states Argo CD records for it, as the operator (``regcred run``) writes its status.
@@ -25,6 +25,7 @@ from argocd_env import ARGOCD_DIR, PLATFORM_REPO_URL, REPO, ArgoEnv
 CUSTOMIZATIONS = ARGOCD_DIR / "resource_customizations"
 CHECK_DIRS = (
     CUSTOMIZATIONS / "regcred.dev" / "RegistryCredential",
+    CUSTOMIZATIONS / "regcred.dev" / "TenantRegistryCredential",
     CUSTOMIZATIONS / "argoproj.io" / "Application",
 )
 CASES = [

@@ -1,4 +1,5 @@
-"""The Argo CD health checks in deploy/argocd/ (RegistryCredential, Application), in Lua.
+"""The Argo CD health checks in deploy/argocd/ (RegistryCredential, TenantRegistryCredential,
+Application), in Lua.
 
 Each case of each check's health_test.yaml (Argo CD's own test layout) runs health.lua the way Argo
 CD does: Lua 5.1 (Argo CD embeds gopher-lua, a 5.1 implementation) with only the base
@@ -24,6 +25,9 @@ CHECK_DIRS = {
     "resource.customizations.health.regcred.dev_RegistryCredential": CUSTOMIZATIONS
     / "regcred.dev"
     / "RegistryCredential",
+    "resource.customizations.health.regcred.dev_TenantRegistryCredential": CUSTOMIZATIONS
+    / "regcred.dev"
+    / "TenantRegistryCredential",
     "resource.customizations.health.argoproj.io_Application": CUSTOMIZATIONS
     / "argoproj.io"
     / "Application",
@@ -98,3 +102,14 @@ def test_argocd_cm_snippet_embeds_the_scripts_verbatim() -> None:
     assert config_map["data"] == {
         key: (check_dir / "health.lua").read_text() for key, check_dir in CHECK_DIRS.items()
     }
+
+
+def test_tenant_check_is_the_cluster_check() -> None:
+    """Both kinds write the same conditions; Argo CD needs a script per kind, kept as twins."""
+
+    def after_title(check: str) -> str:
+        # Each script opens with its own title; the rest must be the same.
+        script = (CUSTOMIZATIONS / "regcred.dev" / check / "health.lua").read_text()
+        return script[script.index("-- Argo CD sets the global") :]
+
+    assert after_title("TenantRegistryCredential") == after_title("RegistryCredential")

@@ -106,7 +106,7 @@ def mark_operator_available(cluster_api: client.ApiClient) -> None:
 def test_credentials_wait_for_the_operator_application(argo_env: ArgoEnv):
     env = argo_env
     env.apply_projects()
-    env.publish_operator_release("v0.1.0")  # the targetRevision of apps/regcred-operator.yaml
+    env.publish_operator_release()  # main: the targetRevision of apps/regcred-operator.yaml
     apps_dir = ARGOCD_DIR / "apps"
     env.git.repo(PLATFORM_REPO_URL).publish(
         {

@@ -65,7 +65,10 @@ __all__ = [
     "apply_write",
     "credential_path",
     "delete_pod",
+    "list_credentials",
     "list_pending_pods",
+    "list_replicas",
+    "list_service_accounts",
     "namespace_info",
     "patch_credential_status",
     "pod_facts",
@@ -73,6 +76,7 @@ __all__ = [
     "read_secret_state",
     "read_service_account_state",
     "read_source_secret",
+    "release_credential",
     "resource_version",
     "secret_metadata_state",
     "secret_state",
@@ -355,6 +359,49 @@ def read_service_account_state(client: KubeClient, namespace: str, name: str) ->
         )
     except NotFoundError:
         return None
+
+
+def list_credentials(client: KubeClient) -> list[JsonObject]:
+    """Every RegistryCredential and TenantRegistryCredential; none of a kind whose CRD is gone."""
+    found: list[JsonObject] = []
+    for path in (CREDENTIALS_PATH, TENANT_CREDENTIALS_PATH):
+        try:
+            found += client.request("GET", path).get("items", [])
+        except NotFoundError:
+            continue
+    return found
+
+
+def release_credential(client: KubeClient, obj: JsonObject) -> None:
+    """Delete a credential and take the operator's finalizer off it, so it goes without cleanup.
+
+    Other writers' finalizers stay. Conditional on the resourceVersion read (409 if it moved on).
+    """
+    meta = obj["metadata"]
+    path = credential_path(meta["name"], meta.get("namespace"))
+    try:
+        if not meta.get("deletionTimestamp"):
+            client.request("DELETE", path)
+        finalizers = meta.get("finalizers") or []
+        if FINALIZER in finalizers:
+            current = client.request("GET", path)["metadata"]
+            kept = [name for name in current.get("finalizers") or [] if name != FINALIZER]
+            patch = {"metadata": {"resourceVersion": current["resourceVersion"], "finalizers": kept or None}}
+            client.request("PATCH", path, body=patch, content_type=MERGE_PATCH)
+    except NotFoundError:
+        return  # gone already: what was wanted
+
+
+def list_replicas(client: KubeClient, namespace: str | None = None) -> list[SecretState]:
+    """The Secrets the operator made (its labels), in one namespace or all."""
+    listed = client.request("GET", secrets_path(namespace), query={"labelSelector": MANAGED_SECRETS_SELECTOR})
+    return [secret_state(item) for item in listed.get("items", [])]
+
+
+def list_service_accounts(client: KubeClient, namespace: str | None = None) -> list[ServiceAccountState]:
+    """The ServiceAccounts of one namespace or all (no selector can find the annotation)."""
+    listed = client.request("GET", object_path("v1", "serviceaccounts", namespace))
+    return [service_account_state(item) for item in listed.get("items", [])]
 
 
 def list_pending_pods(client: KubeClient, namespace: str | None = None) -> list[PodFacts]:

@@ -10,6 +10,8 @@ One module per subcommand, each registering its own arguments (``add_command``):
   spec.verify does). Exit code 0: all accepted, 1: not all, 2: an error.
 - `create NAME` (`create`): the source Secret and the RegistryCredential as manifests
   (for Git), or applied with `--apply`.
+- `uninstall --yes` (`uninstall`): delete every credential without waiting for an
+  operator, and remove every replica and ServiceAccount entry they left.
 
 `shared` reads the cluster once for the operator's own planning code, so the preview
 and the operator cannot disagree; `output` prints (progress to stderr, results to stdout).
@@ -23,7 +25,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from regcred.errors import RegcredError
-from regcred.plugin import create, plan, status, verify
+from regcred.plugin import create, plan, status, uninstall, verify
 from regcred.plugin.output import EXIT_ERROR, PROG, ManifestDumper
 
 __all__ = ["ManifestDumper", "build_parser", "main"]
@@ -32,7 +34,7 @@ __all__ = ["ManifestDumper", "build_parser", "main"]
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Preview, inspect and create RegistryCredentials.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for subcommand in (plan, status, verify, create):
+    for subcommand in (plan, status, verify, create, uninstall):
         subcommand.add_command(commands)
     return parser
 
