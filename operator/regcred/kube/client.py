@@ -36,6 +36,7 @@ __all__ = [
     "REQUEST_TIMEOUT_SECONDS",
     "STRATEGIC_MERGE_PATCH",
     "ClientPolicy",
+    "Impersonation",
     "JsonObject",
     "KubeClient",
     "connection_params",
@@ -71,6 +72,22 @@ class ClientPolicy:
     request_timeout: float = REQUEST_TIMEOUT_SECONDS
     write_gate: Callable[[], bool] | None = None
     user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class Impersonation:
+    """Whom to act as, as kubectl's --as and --as-group send it: the server checks the
+    caller may impersonate, then authorizes every request as that user alone."""
+
+    user: str
+    groups: tuple[str, ...] = ()
+
+    def headers(self) -> urllib3.HTTPHeaderDict:
+        headers = urllib3.HTTPHeaderDict({"Impersonate-User": self.user})
+        for group in self.groups:
+            # One header line per group: the API server does not split a list.
+            headers.add("Impersonate-Group", group)
+        return headers
 
 
 def load_api_client(
@@ -132,15 +149,18 @@ class KubeClient:
         api_client: k8s_client.ApiClient,
         on_error: Callable[[str], None] | None = None,
         policy: ClientPolicy = ClientPolicy(),
+        impersonate: Impersonation | None = None,
     ) -> None:
         self.api_client = api_client
         # Told the HTTP verb of every failed request (for metrics).
         self._on_error = on_error
         self.policy = policy
-        self._base_headers = {
+        self._base_headers = urllib3.HTTPHeaderDict({
             "Accept": "application/json",
             "User-Agent": policy.user_agent or api_client.user_agent,
-        }
+        })
+        if impersonate is not None:
+            self._base_headers.extend(impersonate.headers())
         self._auth_lock = threading.Lock()
         self._auth_header: str | None = None
         self._auth_read_at: float | None = None
@@ -160,7 +180,7 @@ class KubeClient:
         content_type: str | None,
         timeout: float | tuple[float, float],
     ) -> urllib3.BaseHTTPResponse:
-        headers = dict(self._base_headers)
+        headers = self._base_headers.copy()
         if content_type:
             headers["Content-Type"] = content_type
         params = [(k, v) for k, v in (query or {}).items() if v is not None]
@@ -181,7 +201,7 @@ class KubeClient:
             raise self._failed(method, UnavailableError(f"{method} {path}: {type(error).__name__}")) from None
 
     def _send_once(
-        self, method: str, path: str, url: str, headers: dict[str, str], payload: bytes | None,
+        self, method: str, path: str, url: str, headers: urllib3.HTTPHeaderDict, payload: bytes | None,
         timeout: urllib3.Timeout, fresh: bool,
     ) -> urllib3.BaseHTTPResponse:
         """Send once, with the credentials read afresh if `fresh`.
@@ -195,7 +215,8 @@ class KubeClient:
             )
         authorization = self._authorization(refresh=fresh)
         if authorization:
-            headers = {**headers, "Authorization": authorization}
+            headers = headers.copy()
+            headers["Authorization"] = authorization
         return self._urlopen(method, url, body=payload, headers=headers, timeout=timeout, preload_content=False)
 
     def _authorization(self, refresh: bool) -> str | None:

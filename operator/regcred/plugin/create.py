@@ -17,11 +17,10 @@ from regcred.errors import RegcredError
 from regcred.kube.client import JsonObject, KubeClient, object_path
 from regcred.kube.resources import credential_path
 from regcred.models import API_GROUP, API_VERSION, KIND, RegistryCredentialSpec
-from regcred.options import add_connection_arguments
 from regcred.planning.dockerconfig import parse_docker_config, render_docker_config
 from regcred.planning.sources import DOCKER_CONFIG_KEY, DOCKER_CONFIG_TYPE
 from regcred.plugin.output import emit_all
-from regcred.plugin.shared import UsageError, client
+from regcred.plugin.shared import UsageError, add_plugin_connection_arguments, client
 
 __all__ = ["FIELD_MANAGER", "add_command", "run_create"]
 
@@ -44,7 +43,7 @@ def add_command(commands: Any) -> None:
     create.add_argument("--source-namespace", default="regcred-system", metavar="NS",
                         help="where the source Secret lives (default: regcred-system)")
     create.add_argument("--apply", action="store_true", help="apply both (server-side) instead of printing them")
-    add_connection_arguments(create)
+    add_plugin_connection_arguments(create)
     create.add_argument("-o", "--output", choices=("yaml", "json"))
     create.set_defaults(handler=run_create)
 
