@@ -191,6 +191,17 @@ def test_a_tenant_with_edit_rights_gets_the_status_of_its_credential(world: Worl
     assert_nothing_of(b, table)
 
 
+def test_a_tenant_verifies_its_credential_from_its_own_secret(world: World):
+    """verify reads the tenant's source Secret in its own namespace; the login fails (no such
+    registry here) but the check runs: exit code 1, not a refusal."""
+    result = regcred(world.kubeconfig, "verify", CREDENTIAL, "-n", world.a.home, "-o", "json", *settings(world))
+    assert result.returncode == 1, result.stderr
+    (check,) = json.loads(result.stdout)
+    assert check["server"] == SERVER
+    assert f"pw-{world.a.label}" not in result.stdout + result.stderr
+    assert_nothing_of(world.b, result)
+
+
 def test_a_tenant_lists_the_credentials_of_its_namespace_only(world: World):
     listed = regcred(world.kubeconfig, "status", "-n", world.a.home, "-o", "json", *settings(world))
     assert listed.returncode == 0, listed.stderr
