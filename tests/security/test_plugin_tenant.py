@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client
 
 from e2e.conftest import CRD_NAMES, CRDS, Kubectl, OperatorHandle, poll, token_kubeconfig
@@ -248,6 +249,28 @@ def test_naming_another_tenants_namespace_reads_nothing_of_it(world: World):
     stolen = regcred(world.kubeconfig, "status", CREDENTIAL, "-n", b.home, *settings(world))
     assert stolen.returncode == 2 and "forbidden" in stolen.stderr.lower()
     assert f"pw-{b.label}" not in stolen.stdout + stolen.stderr
+
+
+def test_a_kubeconfig_user_that_impersonates_the_tenant_reads_as_the_tenant(
+    world: World, cluster: Cluster, tmp_path: Path
+):
+    """kubectl acts as a kubeconfig user's `as`; so must the plugin, not as the identity behind it."""
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
+    context = next(c["context"] for c in admin["contexts"] if c["name"] == admin["current-context"])
+    for user in admin["users"]:
+        if user["name"] == context["user"]:
+            user["user"]["as"] = world.user
+    kubeconfig = tmp_path / "as-tenant"
+    kubeconfig.write_text(yaml.safe_dump(admin))
+
+    everything = regcred(kubeconfig, "status", "-o", "json", *settings(world))
+    assert everything.returncode == 2 and "forbidden" in everything.stderr.lower()
+    assert_nothing_of(world.b, everything)
+    own = regcred(kubeconfig, "status", CREDENTIAL, "-n", world.a.home, "-o", "json", *settings(world))
+    assert own.returncode == 0, own.stderr
+    (report,) = json.loads(own.stdout)
+    assert [row["namespace"] for row in report["namespaces"]] == [world.a.home]
+    assert_nothing_of(world.b, own)
 
 
 def test_the_plugin_acts_as_the_user_that_as_names(world: World, cluster: Cluster):

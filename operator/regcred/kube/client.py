@@ -14,10 +14,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import urllib3
+import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
@@ -40,6 +42,7 @@ __all__ = [
     "JsonObject",
     "KubeClient",
     "connection_params",
+    "kubeconfig_impersonation",
     "load_api_client",
     "object_path",
     "translate",
@@ -88,6 +91,37 @@ class Impersonation:
             # One header line per group: the API server does not split a list.
             headers.add("Impersonate-Group", group)
         return headers
+
+
+def kubeconfig_impersonation(kubeconfig: str | None = None, context: str | None = None) -> Impersonation | None:
+    """The `as` and `as-groups` of the kubeconfig user that `load_api_client` logs in as.
+
+    kubectl acts as that user; the client library ignores both and would act as the
+    identity that may impersonate, with its wider rights.
+    """
+    path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+    if path is None:
+        if context is None and _in_cluster():
+            return None
+        path = "~/.kube/config"
+    try:
+        document = yaml.safe_load(Path(path).expanduser().read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        return None
+    wanted = context or document.get("current-context")
+    chosen = next((c.get("context") or {} for c in document.get("contexts") or [] if c.get("name") == wanted), {})
+    user = next((u.get("user") or {} for u in document.get("users") or [] if u.get("name") == chosen.get("user")), {})
+    if not user.get("as"):
+        return None
+    return Impersonation(str(user["as"]), tuple(str(group) for group in user.get("as-groups") or ()))
+
+
+def _in_cluster() -> bool:
+    try:
+        k8s_config.load_incluster_config(client_configuration=k8s_client.Configuration())
+    except k8s_config.ConfigException:
+        return False
+    return True
 
 
 def load_api_client(

@@ -24,7 +24,7 @@ from regcred.controller.preview import Preview, preview
 from regcred.controller.snapshot import load_namespaced_snapshot, load_snapshot
 from regcred.controller.state import ClusterSnapshot
 from regcred.errors import ForbiddenError, NotFoundError, RegcredError
-from regcred.kube.client import Impersonation, JsonObject, KubeClient, load_api_client
+from regcred.kube.client import Impersonation, JsonObject, KubeClient, kubeconfig_impersonation, load_api_client
 from regcred.kube.resources import NAMESPACES_PATH, credential_path, namespace_info
 from regcred.models import API_GROUP, KIND, PLURAL, TENANT_KIND
 from regcred.options import add_connection_arguments, add_namespace_arguments, config_from_args
@@ -72,10 +72,14 @@ def add_reading_arguments(command: argparse.ArgumentParser) -> None:
 
 
 def client(args: argparse.Namespace) -> KubeClient:
-    """A client for the cluster the connection flags name, as the user --as names."""
+    """A client for the cluster the connection flags name, as the user --as (else the
+    kubeconfig user's `as`, as kubectl) names."""
     if args.as_groups and not args.as_user:
         raise UsageError("--as-group needs --as USER")
-    impersonate = Impersonation(args.as_user, tuple(args.as_groups or ())) if args.as_user else None
+    if args.as_user:
+        impersonate: Impersonation | None = Impersonation(args.as_user, tuple(args.as_groups or ()))
+    else:
+        impersonate = kubeconfig_impersonation(args.kubeconfig, args.context)
     return KubeClient(load_api_client(args.kubeconfig, args.context), impersonate=impersonate)
 
 
