@@ -65,7 +65,7 @@ def _pod_events(kube: KubeClient, namespaces: set[str], per_namespace: bool) -> 
     ]
 
 
-def _pods_failing_to_pull(kube: KubeClient, events: list[JsonObject], namespaces: set[str]) -> dict[str, dict[str, str]]:
+def _pods_failing_to_pull(events: list[JsonObject], namespaces: set[str]) -> dict[str, dict[str, str]]:
     """Per namespace and Pod, the problem of Pods whose latest event is a pull-secret or pull-auth failure."""
     latest: dict[tuple[str, str], JsonObject] = {}
     for event in events:
@@ -176,7 +176,7 @@ def run_status(args: argparse.Namespace, out: TextIO) -> int:
             report["notShown"] = list(view.unreadable)
         reports.append(report)
     namespaces = {row["namespace"] for r in reports for row in r["namespaces"]}
-    failing = _pods_failing_to_pull(kube, _pod_events(kube, namespaces, view is not None), namespaces)
+    failing = _pods_failing_to_pull(_pod_events(kube, namespaces, view is not None), namespaces)
     if view is not None:
         pending = [pod for namespace in sorted(namespaces) for pod in list_pending_pods(kube, namespace)]
     else:
