@@ -111,6 +111,7 @@ class World:
     kubeconfig: Path  # tenant A's own: a token with `edit` in A's namespaces and nothing else
     user: str  # tenant A as a User, for --as
     group: str  # a group with the same rights, for --as-group
+    lister: str  # a user with edit in A's home only, who may list namespaces
     operator_namespace: str
 
 
@@ -130,6 +131,19 @@ def world(cluster: Cluster, operator: OperatorHandle, tmp_path_factory) -> World
         grant_edit(cluster, namespace, client.RbacV1Subject(kind="User", name=user, api_group="rbac.authorization.k8s.io"))
         grant_edit(cluster, namespace, client.RbacV1Subject(kind="Group", name=f"group-{a.label}",
                                                             api_group="rbac.authorization.k8s.io"))
+    # A tenant whose platform also lets it list namespaces (as Capsule's proxy or a portal
+    # may), with edit in A's home only.
+    lister = f"lister-{a.label}"
+    cluster.rbac.create_cluster_role(client.V1ClusterRole(
+        metadata=client.V1ObjectMeta(name=lister),
+        rules=[client.V1PolicyRule(api_groups=[""], resources=["namespaces"], verbs=["list"])],
+    ))
+    cluster.rbac.create_cluster_role_binding(client.V1ClusterRoleBinding(
+        metadata=client.V1ObjectMeta(name=lister),
+        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=lister),
+        subjects=[client.RbacV1Subject(kind="User", name=lister, api_group="rbac.authorization.k8s.io")],
+    ))
+    grant_edit(cluster, a.home, client.RbacV1Subject(kind="User", name=lister, api_group="rbac.authorization.k8s.io"))
     token = cluster.core.create_namespaced_service_account_token("tenant-a", identities, client.AuthenticationV1TokenRequest(
         spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
     )).status.token
@@ -143,9 +157,10 @@ def world(cluster: Cluster, operator: OperatorHandle, tmp_path_factory) -> World
     poll(lambda: synced(b, "1/1"), timeout=60, what="B's credential in B's namespace")
     # RBAC reaches the authorizer through a watch: wait until A's token may read its namespace.
     poll(lambda: regcred(kubeconfig, "status", "-n", a.home).returncode == 0
-         and regcred(cluster.kubeconfig, "status", "-n", a.home, "--as", user).returncode == 0,
+         and regcred(cluster.kubeconfig, "status", "-n", a.home, "--as", user).returncode == 0
+         and regcred(cluster.kubeconfig, "status", "-n", a.home, "--as", lister).returncode == 0,
          what="A's edit rights to take effect")
-    return World(a, b, kubeconfig, user, f"group-{a.label}", operator.config.operator_namespace)
+    return World(a, b, kubeconfig, user, f"group-{a.label}", lister, operator.config.operator_namespace)
 
 
 def regcred(kubeconfig: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -201,6 +216,18 @@ def test_a_tenant_verifies_its_credential_from_its_own_secret(world: World):
     assert check["server"] == SERVER
     assert f"pw-{world.a.label}" not in result.stdout + result.stderr
     assert_nothing_of(world.b, result)
+
+
+def test_a_tenant_that_may_list_namespaces_finds_its_tenants_by_the_label(world: World, cluster: Cluster):
+    """With --tenant-label: the namespaces carrying its home's value, each read if it may, else named."""
+    a, b = world.a, world.b
+    result = regcred(cluster.kubeconfig, "status", CREDENTIAL, "-n", a.home, "-o", "json", *settings(world),
+                     "--as", world.lister)
+    assert result.returncode == 0, result.stderr
+    (report,) = json.loads(result.stdout)
+    assert [row["namespace"] for row in report["namespaces"]] == [a.home]
+    assert report["notShown"] == [a.namespaces[1]]  # its tenant's, but it has no edit there
+    assert_nothing_of(b, result)
 
 
 def test_a_tenant_lists_the_credentials_of_its_namespace_only(world: World):
