@@ -7,7 +7,13 @@ from typing import Any
 
 from regcred.config import OperatorConfig, settings_from_env
 
-__all__ = ["add_connection_arguments", "add_namespace_arguments", "add_tenant_verify_arguments", "config_from_args"]
+__all__ = [
+    "add_connection_arguments",
+    "add_namespace_arguments",
+    "add_operator_namespace_argument",
+    "add_tenant_verify_arguments",
+    "config_from_args",
+]
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,13 +24,18 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--context", metavar="NAME", help="kubeconfig context")
 
 
-def add_namespace_arguments(parser: argparse.ArgumentParser) -> None:
-    """The operator's namespace settings, which previews must share with the operator."""
+def add_operator_namespace_argument(parser: argparse.ArgumentParser) -> None:
+    """--operator-namespace, whose default (when None) `config_from_args` takes as the operator does."""
     parser.add_argument(
         "--operator-namespace", metavar="NS",
         help="the operator's namespace, default for source Secret references "
-        "(default: $POD_NAMESPACE, the in-cluster namespace, else regcred-system)",
+        "(default: $REGCRED_OPERATOR_NAMESPACE, $POD_NAMESPACE, the in-cluster namespace, else regcred-system)",
     )
+
+
+def add_namespace_arguments(parser: argparse.ArgumentParser) -> None:
+    """The operator's namespace settings, which previews must share with the operator."""
+    add_operator_namespace_argument(parser)
     parser.add_argument(
         "--source-namespace", action="append", metavar="NS", dest="source_namespaces",
         help="a namespace source Secrets may be read from (repeat; default: the operator namespace)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import subprocess
@@ -14,8 +15,11 @@ import pytest
 import yaml
 from kubernetes import client
 from objects import has_default_sa, kubectl_regcred, pull_secret_names, replica, tenant_spec
+from tenancy import TENANT_LABEL, TenantWorld
 
-from regcred.models import API_GROUP, API_VERSION, KIND
+from regcred.config import OperatorConfig
+from regcred.models import API_GROUP, API_VERSION, KIND, TENANT_KIND, TENANT_PLURAL
+from regcred.plugin import main as plugin_main
 
 pytestmark = pytest.mark.usefixtures("crd_installed")
 
@@ -156,12 +160,16 @@ def test_create_prints_manifests_that_apply_and_sync(
     printed = kubectl_regcred(
         cluster, "create", name, "--server", "registry.example:5000", "--username", "robot",
         "--password-stdin", "--namespace-selector", f"tenant={tenant}",
-        "--source-namespace", operator_namespace, stdin="s3cret-create\n",
+        "--operator-namespace", operator_namespace, stdin="s3cret-create\n",
     )
     assert printed.returncode == 0, printed.stderr
     secret, credential = yaml.safe_load_all(printed.stdout)
     assert base64.b64decode(secret["data"]["password"]) == b"s3cret-create"
-    assert credential["spec"]["registries"][0]["passwordSecretRef"]["name"] == secret["metadata"]["name"]
+    # The source Secret goes where the operator reads sources by default: its own namespace.
+    assert secret["metadata"]["namespace"] == operator_namespace
+    assert credential["spec"]["registries"][0]["passwordSecretRef"] == {
+        "name": secret["metadata"]["name"], "namespace": operator_namespace,
+    }
 
     manifests = tmp_path / "made.yaml"
     manifests.write_text(printed.stdout)
@@ -192,6 +200,70 @@ def test_create_from_a_docker_config_and_apply(
     cluster.core.delete_namespaced_secret(f"{name}-registry", operator_namespace)
 
 
+def test_create_puts_the_source_where_the_operator_defaults_its_namespace(monkeypatch):
+    """No flag: the operator's own default ($REGCRED_OPERATOR_NAMESPACE, $POD_NAMESPACE, else regcred-system)."""
+    def printed_source_namespace() -> str:
+        out = io.StringIO()
+        monkeypatch.setattr("sys.stdin", io.StringIO("pw\n"))
+        assert plugin_main(["create", "x", "--server", "r.example", "--username", "u", "--password-stdin",
+                            "--namespaces", "team-*"], out) == 0
+        secret, credential = yaml.safe_load_all(out.getvalue())
+        assert credential["spec"]["registries"][0]["passwordSecretRef"]["namespace"] == secret["metadata"]["namespace"]
+        return secret["metadata"]["namespace"]
+
+    monkeypatch.delenv("REGCRED_OPERATOR_NAMESPACE", raising=False)
+    monkeypatch.delenv("POD_NAMESPACE", raising=False)
+    assert printed_source_namespace() == OperatorConfig().operator_namespace == "regcred-system"
+    monkeypatch.setenv("POD_NAMESPACE", "from-pod")
+    assert printed_source_namespace() == "from-pod"
+    monkeypatch.setenv("REGCRED_OPERATOR_NAMESPACE", "from-setting")
+    assert printed_source_namespace() == "from-setting"
+
+
+def test_create_makes_a_tenant_credential_that_the_operator_serves(
+    cluster, make_namespace, operator_with, wait_for
+):
+    """`create -n NS` by a tenant with `edit` there: the credential and its source Secret in NS."""
+    operator_with(tenant_label=TENANT_LABEL)
+    world = TenantWorld(cluster)
+    try:
+        tenant = f"t{uuid.uuid4().hex[:6]}"
+        namespaces = [make_namespace("plug-tc", labels={TENANT_LABEL: tenant}) for _ in range(2)]
+        other = make_namespace("plug-tc", labels={TENANT_LABEL: f"other-{tenant}"})
+        home = namespaces[0]
+        world.grant_edit(home)
+        for ns in [*namespaces, other]:
+            wait_for(lambda ns=ns: has_default_sa(cluster, ns), what=f"default SA in {ns}")
+        name = f"tc-{uuid.uuid4().hex[:6]}"
+        args = ["create", name, "-n", home, "--server", "registry.example:5000", "--username", "robot",
+                "--password-stdin"]
+
+        printed = kubectl_regcred(cluster, *args, stdin="tenant-pw\n")
+        assert printed.returncode == 0, printed.stderr
+        secret, credential = yaml.safe_load_all(printed.stdout)
+        assert secret["metadata"] == {"name": f"{name}-registry", "namespace": home}
+        assert credential["kind"] == TENANT_KIND and credential["metadata"] == {"name": name, "namespace": home}
+        # No namespace in the reference: the tenant CRD refuses one at admission.
+        assert credential["spec"]["registries"][0]["passwordSecretRef"] == {"name": f"{name}-registry"}
+
+        # Applied with the tenant's own rights (edit in its namespace), picked up by the operator.
+        applied = wait_for(lambda: (r := kubectl_regcred(cluster, *args, "--apply", "--as", world.tenant_user,
+                                                         stdin="tenant-pw\n")).returncode == 0 and r,
+                           what="the tenant's edit rights to take effect")
+        assert f"tenantregistrycredential.{API_GROUP}/{name} applied in {home}" in applied.stdout
+        for ns in namespaces:
+            wait_for(lambda ns=ns: pull_secret_names(cluster, ns) == [name], timeout=60, what=f"{ns} patched")
+        status = wait_for(lambda: (cluster.custom.get_namespaced_custom_object(
+            API_GROUP, API_VERSION, home, TENANT_PLURAL, name).get("status") or {}).get("synced") == "2/2",
+            timeout=60, what="the tenant credential synced 2/2")
+        assert status
+        assert replica(cluster, other, name) is None
+        cluster.custom.delete_namespaced_custom_object(API_GROUP, API_VERSION, home, TENANT_PLURAL, name)
+        wait_for(lambda: replica(cluster, namespaces[1], name) is None, timeout=60, what="cleanup")
+    finally:
+        world.close()
+
+
 def test_create_explains_bad_flags_and_helper_only_docker_configs(cluster, tmp_path):
     helper_only = tmp_path / "config.json"
     helper_only.write_text(json.dumps({"auths": {"registry.example": {}}, "credsStore": "desktop"}))
@@ -202,6 +274,8 @@ def test_create_explains_bad_flags_and_helper_only_docker_configs(cluster, tmp_p
         (["create", "x", "--from-docker-config", str(helper_only), "--server", "r", "--namespaces", "a"], "drop --server"),
         (["create", "x", "--server", "not a server", "--username", "u", "--password-stdin", "--namespaces", "a"],
          "spec.registries.0.server"),
+        (["create", "x", "-n", "team-a", "--server", "r.example", "--username", "u", "--password-stdin",
+          "--source-namespace", "regcred-system"], "drop --source-namespace"),
     ]
     for args, message in cases:
         result = kubectl_regcred(cluster, *args, stdin="pw\n")

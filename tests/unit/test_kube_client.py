@@ -1,8 +1,9 @@
-"""KubeClient applies its ClientPolicy: the write gate, the request timeout, the user agent."""
+"""KubeClient applies its ClientPolicy (the write gate, the request timeout, the user agent) and its impersonation."""
 
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ import urllib3
 from kubernetes import client as k8s_client
 
 from regcred.errors import NotLeaderError, UnavailableError
-from regcred.kube.client import ClientPolicy, KubeClient
+from regcred.kube.client import ClientPolicy, Impersonation, KubeClient, kubeconfig_impersonation
 
 PATH = "/api/v1/namespaces/team-a/secrets/pull"
 
@@ -182,3 +183,36 @@ def test_bodies_are_sent_as_json_unless_already_serialised(body, sent):
     api_client = RecordingApiClient()
     KubeClient(api_client).request("PATCH", PATH, body=body, content_type="application/apply-patch+yaml")
     assert api_client.recorder.bodies == [sent]
+
+
+def _kubeconfig(tmp_path, users: list[dict[str, Any]], current: str = "main") -> str:
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": current,
+        "contexts": [{"name": "main", "context": {"cluster": "c", "user": "admin"}},
+                     {"name": "other", "context": {"cluster": "c", "user": "plain"}}],
+        "users": users,
+    }))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("users", "context", "expected"),
+    [
+        ([{"name": "admin", "user": {"token": "t", "as": "alice"}}], None, Impersonation("alice")),
+        ([{"name": "admin", "user": {"as": "alice", "as-groups": ["g1", "g2"]}}], None,
+         Impersonation("alice", ("g1", "g2"))),
+        ([{"name": "admin", "user": {"token": "t"}}], None, None),
+        # The context's user counts, not the first user with `as`.
+        ([{"name": "admin", "user": {"as": "alice"}}, {"name": "plain", "user": {"token": "t"}}], "other", None),
+        ([{"name": "plain", "user": {"as": "bob"}}], "other", Impersonation("bob")),
+    ],
+)
+def test_the_kubeconfig_users_impersonation_is_read_as_kubectl_reads_it(tmp_path, users, context, expected):
+    assert kubeconfig_impersonation(_kubeconfig(tmp_path, users), context) == expected
+
+
+def test_impersonation_sends_one_header_line_per_group():
+    headers = Impersonation("alice", ("g1", "g2")).headers()
+    assert headers["Impersonate-User"] == "alice"
+    assert headers.getlist("Impersonate-Group") == ["g1", "g2"]

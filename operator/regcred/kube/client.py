@@ -14,10 +14,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import urllib3
+import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
@@ -38,9 +40,11 @@ __all__ = [
     "REQUEST_TIMEOUT_SECONDS",
     "STRATEGIC_MERGE_PATCH",
     "ClientPolicy",
+    "Impersonation",
     "JsonObject",
     "KubeClient",
     "connection_params",
+    "kubeconfig_impersonation",
     "load_api_client",
     "object_path",
     "translate",
@@ -77,6 +81,53 @@ class ClientPolicy:
     request_timeout: float = REQUEST_TIMEOUT_SECONDS
     write_gate: Callable[[], bool] | None = None
     user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class Impersonation:
+    """Whom to act as, as kubectl's --as and --as-group send it: the server checks the
+    caller may impersonate, then authorizes every request as that user alone."""
+
+    user: str
+    groups: tuple[str, ...] = ()
+
+    def headers(self) -> urllib3.HTTPHeaderDict:
+        headers = urllib3.HTTPHeaderDict({"Impersonate-User": self.user})
+        for group in self.groups:
+            # One header line per group: the API server does not split a list.
+            headers.add("Impersonate-Group", group)
+        return headers
+
+
+def kubeconfig_impersonation(kubeconfig: str | None = None, context: str | None = None) -> Impersonation | None:
+    """The `as` and `as-groups` of the kubeconfig user that `load_api_client` logs in as.
+
+    kubectl acts as that user; the client library ignores both and would act as the
+    identity that may impersonate, with its wider rights.
+    """
+    path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+    if path is None:
+        if context is None and _in_cluster():
+            return None
+        path = "~/.kube/config"
+    try:
+        document = yaml.safe_load(Path(path).expanduser().read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        return None
+    wanted = context or document.get("current-context")
+    chosen = next((c.get("context") or {} for c in document.get("contexts") or [] if c.get("name") == wanted), {})
+    user = next((u.get("user") or {} for u in document.get("users") or [] if u.get("name") == chosen.get("user")), {})
+    if not user.get("as"):
+        return None
+    return Impersonation(str(user["as"]), tuple(str(group) for group in user.get("as-groups") or ()))
+
+
+def _in_cluster() -> bool:
+    try:
+        k8s_config.load_incluster_config(client_configuration=k8s_client.Configuration())
+    except k8s_config.ConfigException:
+        return False
+    return True
 
 
 def load_api_client(
@@ -138,15 +189,18 @@ class KubeClient:
         api_client: k8s_client.ApiClient,
         on_error: Callable[[str], None] | None = None,
         policy: ClientPolicy = ClientPolicy(),
+        impersonate: Impersonation | None = None,
     ) -> None:
         self.api_client = api_client
         # Told the HTTP verb of every failed request (for metrics).
         self._on_error = on_error
         self.policy = policy
-        self._base_headers = {
+        self._base_headers = urllib3.HTTPHeaderDict({
             "Accept": "application/json",
             "User-Agent": policy.user_agent or api_client.user_agent,
-        }
+        })
+        if impersonate is not None:
+            self._base_headers.extend(impersonate.headers())
         self._auth_lock = threading.Lock()
         self._auth_header: str | None = None
         self._auth_read_at: float | None = None
@@ -167,7 +221,7 @@ class KubeClient:
         timeout: float | tuple[float, float],
         accept: str | None = None,
     ) -> urllib3.BaseHTTPResponse:
-        headers = dict(self._base_headers)
+        headers = self._base_headers.copy()
         if accept:
             headers["Accept"] = accept
         if content_type:
@@ -190,7 +244,7 @@ class KubeClient:
             raise self._failed(method, UnavailableError(f"{method} {path}: {type(error).__name__}")) from None
 
     def _send_once(
-        self, method: str, path: str, url: str, headers: dict[str, str], payload: bytes | None,
+        self, method: str, path: str, url: str, headers: urllib3.HTTPHeaderDict, payload: bytes | None,
         timeout: urllib3.Timeout, fresh: bool,
     ) -> urllib3.BaseHTTPResponse:
         """Send once, with the credentials read afresh if `fresh`.
@@ -204,7 +258,8 @@ class KubeClient:
             )
         authorization = self._authorization(refresh=fresh)
         if authorization:
-            headers = {**headers, "Authorization": authorization}
+            headers = headers.copy()
+            headers["Authorization"] = authorization
         return self._urlopen(method, url, body=payload, headers=headers, timeout=timeout, preload_content=False)
 
     def _authorization(self, refresh: bool) -> str | None:

@@ -1,4 +1,6 @@
-"""`kubectl regcred` (console script `kubectl-regcred`): preview, inspect and create RegistryCredentials.
+"""`kubectl regcred` (console script `kubectl-regcred`): preview, inspect and create credentials of either kind.
+
+docs/plugin.md is the user's reference (a test keeps its options in step with the parser).
 
 One module per subcommand, each registering its own arguments (``add_command``):
 
@@ -8,10 +10,13 @@ One module per subcommand, each registering its own arguments (``add_command``):
   entries are in place, why not, and which Pods fail to pull for want of a pull secret.
 - `verify NAME` (`verify`): check its logins against the registries now (as
   spec.verify does). Exit code 0: all accepted, 1: not all, 2: an error.
-- `create NAME` (`create`): the source Secret and the RegistryCredential as manifests
-  (for Git), or applied with `--apply`.
+- `create NAME` (`create`): the source Secret and the RegistryCredential (with `-n NS`, a
+  TenantRegistryCredential) as manifests (for Git), or applied with `--apply`.
 - `uninstall --yes` (`uninstall`): delete every credential without waiting for an
   operator, and remove every replica and ServiceAccount entry they left.
+
+`-n NS` names a TenantRegistryCredential. A user without the operator's cluster-wide
+read (a tenant with `edit` in its namespaces) gets plans over the namespaces it may read.
 
 `shared` reads the cluster once for the operator's own planning code, so the preview
 and the operator cannot disagree; `output` prints (progress to stderr, results to stdout).

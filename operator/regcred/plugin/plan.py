@@ -18,6 +18,7 @@ from regcred.models import API_GROUP, KIND, TENANT_KIND
 from regcred.planning.preview import NamespaceChange, summarize
 from regcred.plugin.output import EXIT_CHANGES, emit, table
 from regcred.plugin.shared import (
+    Cluster,
     UsageError,
     add_reading_arguments,
     identity,
@@ -67,6 +68,12 @@ def _change_document(row: NamespaceChange) -> dict[str, Any]:
     }
 
 
+def _view_document(cluster: Cluster) -> dict[str, Any]:
+    """For a view limited to readable namespaces: which were read and which were not."""
+    view = cluster.tenant_view
+    return {} if view is None else {"readNamespaces": list(view.namespaces), "notShown": list(view.unreadable)}
+
+
 def run_plan(args: argparse.Namespace, out: TextIO) -> int:
     manifests = _read_manifests(args.filename)
     cluster = snapshot(args, manifests)
@@ -91,6 +98,7 @@ def run_plan(args: argparse.Namespace, out: TextIO) -> int:
                 "sourceProblems": source_problems(preview),
                 "namespaces": [_change_document(row) for row in changes],
                 "summary": vars(summary),
+                **_view_document(cluster),
             }
             for preview, changes, summary in results
         ], args.output, out)
@@ -112,4 +120,9 @@ def run_plan(args: argparse.Namespace, out: TextIO) -> int:
                     out,
                 )
             print(f"  {summary}", file=out)
+            if cluster.tenant_view is not None:
+                view = cluster.tenant_view
+                print(f"  planned over the namespaces you may read: {', '.join(view.namespaces)}", file=out)
+                if view.unreadable:
+                    print(f"  not shown (you may not read them): {', '.join(view.unreadable)}", file=out)
     return EXIT_CHANGES if any(summary.changes for _, _, summary in results) else 0

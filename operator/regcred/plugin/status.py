@@ -10,15 +10,16 @@ import argparse
 from typing import Any, TextIO
 
 from regcred.controller.preview import Preview
-from regcred.errors import InvalidSpecError, NotFoundError
-from regcred.kube.client import JsonObject, KubeClient
+from regcred.errors import ForbiddenError, InvalidSpecError, NotFoundError
+from regcred.kube.client import JsonObject, KubeClient, object_path
 from regcred.kube.resources import CREDENTIALS_PATH, TENANT_CREDENTIALS_PATH, list_pending_pods
-from regcred.models import KIND, TENANT_KIND
+from regcred.models import API_GROUP, API_VERSION, KIND, TENANT_KIND, TENANT_PLURAL
 from regcred.planning.preview import NamespaceChange, pull_failure
 from regcred.planning.stuckpods import PodFacts, plan_stuck_pods, stuck_pod_problems
 from regcred.plugin.output import emit, table
 from regcred.plugin.shared import (
     Cluster,
+    UsageError,
     add_reading_arguments,
     add_tenant_namespace_argument,
     client,
@@ -27,6 +28,7 @@ from regcred.plugin.shared import (
     rows,
     snapshot,
     source_problems,
+    status_namespaces,
     title,
 )
 
@@ -35,7 +37,10 @@ __all__ = ["add_command", "run_status"]
 
 def add_command(commands: Any) -> None:
     status = commands.add_parser("status", help="per namespace: replica, ServiceAccounts, problems, failing Pods")
-    status.add_argument("name", nargs="?", metavar="NAME", help="one credential (default: all of both kinds)")
+    status.add_argument(
+        "name", nargs="?", metavar="NAME",
+        help="one credential (default: all of both kinds; with -n, that namespace's TenantRegistryCredentials)",
+    )
     add_tenant_namespace_argument(status)
     add_reading_arguments(status)
     status.set_defaults(handler=run_status)
@@ -49,11 +54,21 @@ def _replica_state(row: NamespaceChange) -> str:
     )
 
 
-def _pods_failing_to_pull(kube: KubeClient, namespaces: set[str]) -> dict[str, dict[str, str]]:
+def _pod_events(kube: KubeClient, namespaces: set[str], per_namespace: bool) -> list[JsonObject]:
+    """Pod Events: one cluster-wide list, or (for a tenant's view) one list in each namespace."""
+    query = {"fieldSelector": "involvedObject.kind=Pod"}
+    if not per_namespace:
+        return list(kube.request("GET", "/api/v1/events", query=query).get("items", []))
+    return [
+        event for namespace in sorted(namespaces)
+        for event in kube.request("GET", object_path("v1", "events", namespace), query=query).get("items", [])
+    ]
+
+
+def _pods_failing_to_pull(events: list[JsonObject], namespaces: set[str]) -> dict[str, dict[str, str]]:
     """Per namespace and Pod, the problem of Pods whose latest event is a pull-secret or pull-auth failure."""
-    events = kube.request("GET", "/api/v1/events", query={"fieldSelector": "involvedObject.kind=Pod"})
     latest: dict[tuple[str, str], JsonObject] = {}
-    for event in events.get("items", []):
+    for event in events:
         pod = event.get("involvedObject", {})
         key = (pod.get("namespace", ""), pod.get("name", ""))
         if key[0] not in namespaces:
@@ -107,9 +122,19 @@ def _status_rows(cluster: Cluster, body: JsonObject) -> tuple[Preview, list[dict
     return preview, found
 
 
+def _credentials_in(kube: KubeClient, namespace: str) -> list[JsonObject]:
+    """The TenantRegistryCredentials of one namespace."""
+    listed = kube.request("GET", object_path(f"{API_GROUP}/{API_VERSION}", TENANT_PLURAL, namespace))
+    return [{**body, "kind": TENANT_KIND} for body in listed.get("items", [])]
+
+
 def _all_credentials(kube: KubeClient) -> list[JsonObject]:
     """Every credential of both kinds (a cluster without the tenant CRD has none of that kind)."""
-    bodies = [{**body, "kind": KIND} for body in kube.request("GET", CREDENTIALS_PATH).get("items", [])]
+    try:
+        listed = kube.request("GET", CREDENTIALS_PATH)
+    except ForbiddenError as error:
+        raise UsageError(f"{error}; a tenant lists its TenantRegistryCredentials with -n NAMESPACE") from None
+    bodies = [{**body, "kind": KIND} for body in listed.get("items", [])]
     try:
         tenant_owned = kube.request("GET", TENANT_CREDENTIALS_PATH).get("items", [])
     except NotFoundError:
@@ -117,10 +142,22 @@ def _all_credentials(kube: KubeClient) -> list[JsonObject]:
     return bodies + [{**body, "kind": TENANT_KIND} for body in tenant_owned]
 
 
+def _credentials(kube: KubeClient, args: argparse.Namespace) -> list[JsonObject]:
+    if args.name:
+        return [get_credential(kube, args.name, args.namespace)]
+    if args.namespace:
+        return _credentials_in(kube, args.namespace)
+    return _all_credentials(kube)
+
+
 def run_status(args: argparse.Namespace, out: TextIO) -> int:
     kube = client(args)
-    bodies = [get_credential(kube, args.name, args.namespace)] if args.name else _all_credentials(kube)
+    bodies = _credentials(kube, args)
+    if not bodies:
+        print("no credentials" + (f" in {args.namespace}" if args.namespace else ""), file=out)
+        return 0
     cluster = snapshot(args, bodies)
+    view = cluster.tenant_view
     reports = []
     for body in bodies:
         try:
@@ -131,11 +168,19 @@ def run_status(args: argparse.Namespace, out: TextIO) -> int:
             reports.append({"kind": body["kind"], "credential": meta["name"], **where, "invalid": str(error),
                             "namespaces": []})
             continue
-        reports.append({**identity(preview), "secretName": preview.secret_name,
-                        "sourceProblems": source_problems(preview), "namespaces": namespace_rows})
+        report = {**identity(preview), "secretName": preview.secret_name,
+                  "sourceProblems": source_problems(preview), "namespaces": namespace_rows}
+        if view is not None:
+            # What the operator counted, beside the rows of the namespaces this user may read.
+            report["synced"] = (body.get("status") or {}).get("synced")
+            report["notShown"] = list(view.unreadable)
+        reports.append(report)
     namespaces = {row["namespace"] for r in reports for row in r["namespaces"]}
-    failing = _pods_failing_to_pull(kube, namespaces)
-    pending = list_pending_pods(kube) if namespaces else []
+    failing = _pods_failing_to_pull(_pod_events(kube, namespaces, view is not None), namespaces)
+    if view is not None:
+        pending = [pod for namespace in sorted(namespaces) for pod in list_pending_pods(kube, namespace)]
+    else:
+        pending = list_pending_pods(kube) if namespaces else []
     for report in reports:
         if "invalid" in report:
             continue
@@ -156,6 +201,11 @@ def run_status(args: argparse.Namespace, out: TextIO) -> int:
             continue
         for problem in report["sourceProblems"]:
             print(f"  source problem: {problem}", file=out)
+        if view is not None:
+            print(f"  synced (as the operator counts): {report['synced'] or '-'}; "
+                  "rows: the namespaces you may read", file=out)
+            if report["notShown"]:
+                print(f"  not shown (you may not read them): {', '.join(report['notShown'])}", file=out)
         if report["namespaces"]:
             table(
                 [("NAMESPACE", "REPLICA", "SERVICEACCOUNTS", "PROBLEM", "PODS FAILING TO PULL")]
