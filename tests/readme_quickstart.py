@@ -50,6 +50,14 @@ def as_user_writes_it(block: str, image: str | None = None) -> str:
     return text
 
 
+HEREDOC_FILE = re.compile(r"^cat > (?P<path>\S+) <<'END'\n(?P<body>.*?)\nEND$", re.DOTALL | re.MULTILINE)
+
+
+def files_written(block: str) -> dict[str, str]:
+    """The files a block writes with `cat > PATH <<'END'`, by path."""
+    return {match.group("path"): match.group("body") + "\n" for match in HEREDOC_FILE.finditer(block)}
+
+
 def checkout_layout(folder: Path) -> Path:
     """A folder holding what the blocks read of the checkout, for them to run in."""
     for name in ("deploy", "crds"):
