@@ -106,7 +106,11 @@ def chart_values() -> list[ChartValue]:
     rows = []
     for path, node in _entries(schema):
         if "properties" not in node:
-            rows.append(ChartValue(path, node.get("type", "any"), _lookup(values, path), comments.get(path, "")))
+            rows.append(
+                ChartValue(
+                    path, node.get("type", "any"), _lookup(values, path), comments.get(path, "")
+                )
+            )
         elif path in comments:
             rows.append(ChartValue(path, "group", None, comments[path]))
     return rows

@@ -42,7 +42,9 @@ OWN_NAMESPACE_RULE = {
     "fieldPath": ".namespace",
     "reason": "FieldValueForbidden",
 }
-NAMESPACE_DESCRIPTION = "Not allowed here: the Secret is read from the TenantRegistryCredential's own namespace."
+NAMESPACE_DESCRIPTION = (
+    "Not allowed here: the Secret is read from the TenantRegistryCredential's own namespace."
+)
 # The cluster kind's passwordSecretRef names the operator's source namespaces, which a tenant
 # never uses: `kubectl explain` must tell a tenant where the Secret really has to be.
 SOURCE_NAMESPACE_SENTENCE = (
@@ -59,8 +61,12 @@ def _forbid_namespace(ref: dict[str, Any]) -> None:
 
 def _own_namespace_password(ref: dict[str, Any]) -> None:
     if SOURCE_NAMESPACE_SENTENCE not in ref["description"]:
-        raise ValueError("passwordSecretRef's description changed: update SOURCE_NAMESPACE_SENTENCE")
-    ref["description"] = ref["description"].replace(SOURCE_NAMESPACE_SENTENCE, OWN_NAMESPACE_SENTENCE)
+        raise ValueError(
+            "passwordSecretRef's description changed: update SOURCE_NAMESPACE_SENTENCE"
+        )
+    ref["description"] = ref["description"].replace(
+        SOURCE_NAMESPACE_SENTENCE, OWN_NAMESPACE_SENTENCE
+    )
     ref.setdefault("x-kubernetes-validations", []).append(OWN_NAMESPACE_RULE)
 
 
@@ -90,7 +96,9 @@ def tenant_crd(cluster_crd: dict[str, Any]) -> dict[str, Any]:
 
 
 def render() -> str:
-    return HEADER + yaml.safe_dump(tenant_crd(yaml.safe_load(SOURCE.read_text())), sort_keys=False, width=100)
+    return HEADER + yaml.safe_dump(
+        tenant_crd(yaml.safe_load(SOURCE.read_text())), sort_keys=False, width=100
+    )
 
 
 if __name__ == "__main__":

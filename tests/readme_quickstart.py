@@ -18,7 +18,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
-QUICKSTART_BLOCK = re.compile(r"<!-- quickstart: (?P<name>[\w-]+) -->\n```sh\n(?P<body>.*?)\n```", re.DOTALL)
+QUICKSTART_BLOCK = re.compile(
+    r"<!-- quickstart: (?P<name>[\w-]+) -->\n```sh\n(?P<body>.*?)\n```", re.DOTALL
+)
 
 # What the README asks a user to replace.
 IMAGE_PLACEHOLDER = "registry.example.com/team/regcred-operator"
@@ -35,7 +37,9 @@ def quickstart_blocks(text: str | None = None) -> dict[str, str]:
     """The marked blocks of the README, by name."""
     blocks: dict[str, str] = {}
     for match in QUICKSTART_BLOCK.finditer(README.read_text() if text is None else text):
-        assert match.group("name") not in blocks, f"two README blocks are marked {match.group('name')}"
+        assert match.group("name") not in blocks, (
+            f"two README blocks are marked {match.group('name')}"
+        )
         blocks[match.group("name")] = match.group("body")
     return blocks
 
@@ -45,17 +49,25 @@ def as_user_writes_it(block: str, image: str | None = None) -> str:
     text = block.replace(PASSWORD_PLACEHOLDER, TEST_PASSWORD)
     if image is not None:
         repository, _, tag = image.rpartition(":")
-        assert IMAGE_PLACEHOLDER in text and IMAGE_TAG_PLACEHOLDER in text, "the image placeholders moved"
-        text = text.replace(IMAGE_PLACEHOLDER, repository).replace(IMAGE_TAG_PLACEHOLDER, f"newTag: {tag}")
+        assert IMAGE_PLACEHOLDER in text and IMAGE_TAG_PLACEHOLDER in text, (
+            "the image placeholders moved"
+        )
+        text = text.replace(IMAGE_PLACEHOLDER, repository).replace(
+            IMAGE_TAG_PLACEHOLDER, f"newTag: {tag}"
+        )
     return text
 
 
-HEREDOC_FILE = re.compile(r"^cat > (?P<path>\S+) <<'END'\n(?P<body>.*?)\nEND$", re.DOTALL | re.MULTILINE)
+HEREDOC_FILE = re.compile(
+    r"^cat > (?P<path>\S+) <<'END'\n(?P<body>.*?)\nEND$", re.DOTALL | re.MULTILINE
+)
 
 
 def files_written(block: str) -> dict[str, str]:
     """The files a block writes with `cat > PATH <<'END'`, by path."""
-    return {match.group("path"): match.group("body") + "\n" for match in HEREDOC_FILE.finditer(block)}
+    return {
+        match.group("path"): match.group("body") + "\n" for match in HEREDOC_FILE.finditer(block)
+    }
 
 
 def checkout_layout(folder: Path) -> Path:
@@ -69,7 +81,11 @@ def run_block(
     block: str, *, cwd: Path, kubectl_dir: Path, kubeconfig: Path, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
     """Run a block with bash, stopping at its first failing command; fail with its output."""
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PATH": f"{kubectl_dir}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "PATH": f"{kubectl_dir}{os.pathsep}{os.environ['PATH']}",
+    }
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", block],
         cwd=cwd,

@@ -26,7 +26,9 @@ VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
 
 def _generator() -> ModuleType:
     """hack/chart_reference.py, loaded as a module (hack/ is a folder of scripts)."""
-    spec = importlib.util.spec_from_file_location("chart_reference", REPO / "hack" / "chart_reference.py")
+    spec = importlib.util.spec_from_file_location(
+        "chart_reference", REPO / "hack" / "chart_reference.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     # dataclasses look their module up in sys.modules.
@@ -58,7 +60,9 @@ def _value_keys(values: dict[str, Any], schema: dict[str, Any], prefix: str = ""
 
 def helm(helm_bin: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run helm on the chart, returning what it said, success or not."""
-    return subprocess.run([str(helm_bin), *args], capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [str(helm_bin), *args], capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_the_committed_reference_is_generated_from_the_values():
@@ -79,13 +83,19 @@ def test_every_value_is_described():
     undescribed = [
         row.path
         for row in rows
-        if row.type != "group" and not row.description and row.path.rpartition(".")[0] not in described_groups
+        if row.type != "group"
+        and not row.description
+        and row.path.rpartition(".")[0] not in described_groups
     ]
     assert undescribed == [], "give these a comment in values.yaml (or their group one)"
 
 
 def test_every_group_of_the_schema_refuses_unknown_keys():
-    open_groups = [path or "(root)" for path, node in _groups(SCHEMA) if node.get("additionalProperties") is not False]
+    open_groups = [
+        path or "(root)"
+        for path, node in _groups(SCHEMA)
+        if node.get("additionalProperties") is not False
+    ]
     assert open_groups == []
 
 
@@ -94,7 +104,9 @@ def test_helm_lint_strict_accepts_the_defaults(helm_bin: Path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("group", [path for path, _ in _groups(SCHEMA)], ids=lambda path: path or "root")
+@pytest.mark.parametrize(
+    "group", [path for path, _ in _groups(SCHEMA)], ids=lambda path: path or "root"
+)
 def test_a_misspelt_value_is_refused_by_name(helm_bin: Path, group: str):
     misspelt = f"{group}enabeld"
     result = helm(helm_bin, "template", "regcred-operator", str(CHART), "--set", f"{misspelt}=true")
@@ -103,6 +115,13 @@ def test_a_misspelt_value_is_refused_by_name(helm_bin: Path, group: str):
 
 
 def test_a_value_of_the_wrong_type_is_refused(helm_bin: Path):
-    result = helm(helm_bin, "template", "regcred-operator", str(CHART), "--set", "tenantBoundary.enabled=yes please")
+    result = helm(
+        helm_bin,
+        "template",
+        "regcred-operator",
+        str(CHART),
+        "--set",
+        "tenantBoundary.enabled=yes please",
+    )
     assert result.returncode != 0
     assert "tenantBoundary/enabled" in result.stderr

@@ -19,16 +19,24 @@ def test_the_defaults_set_no_scheduling_fields(helm_template):
 def test_scheduling_values_reach_the_pod_template(helm_template):
     template = pod_template(
         helm_template(
-            "--set", "podAnnotations.example\\.com/team=platform",
-            "--set", "nodeSelector.kubernetes\\.io/os=linux",
-            "--set", "tolerations[0].key=dedicated",
-            "--set", "tolerations[0].operator=Exists",
-            "--set", "tolerations[0].effect=NoSchedule",
-            "--set", "priorityClassName=system-cluster-critical",
+            "--set",
+            "podAnnotations.example\\.com/team=platform",
+            "--set",
+            "nodeSelector.kubernetes\\.io/os=linux",
+            "--set",
+            "tolerations[0].key=dedicated",
+            "--set",
+            "tolerations[0].operator=Exists",
+            "--set",
+            "tolerations[0].effect=NoSchedule",
+            "--set",
+            "priorityClassName=system-cluster-critical",
         )
     )
 
     assert template["metadata"]["annotations"] == {"example.com/team": "platform"}
     assert template["spec"]["nodeSelector"] == {"kubernetes.io/os": "linux"}
-    assert template["spec"]["tolerations"] == [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}]
+    assert template["spec"]["tolerations"] == [
+        {"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}
+    ]
     assert template["spec"]["priorityClassName"] == "system-cluster-critical"

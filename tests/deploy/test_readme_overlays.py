@@ -1,6 +1,6 @@
 """The README's install blocks render what they promise, without a cluster: the overlays
 they write build with the real kustomize onto deploy/, and the Helm command renders with
-the image it sets. (The blocks run whole on the kind tier, tests/kind/test_readme_quickstart.py.)"""
+the image it sets. (The blocks run whole on the kind tier, tests/kind/test_readme_on_kind.py.)"""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import shlex
 from pathlib import Path
 
 from manifests import CHART, parse_documents, run_tool
+
 from readme_quickstart import checkout_layout, files_written, quickstart_blocks
 
 USER_IMAGE = "registry.example.com/team/regcred-operator:dev"
@@ -25,7 +26,11 @@ def written_overlays(folder: Path) -> Path:
 
 
 def operator_container(manifests: list[dict]) -> dict:
-    deployment = next(m for m in manifests if m["kind"] == "Deployment" and m["metadata"]["name"] == "regcred-operator")
+    deployment = next(
+        m
+        for m in manifests
+        if m["kind"] == "Deployment" and m["metadata"]["name"] == "regcred-operator"
+    )
     return deployment["spec"]["template"]["spec"]["containers"][0]
 
 
@@ -44,7 +49,12 @@ def test_the_platform_overlay_adds_the_tenant_label_and_the_admins_group(kustomi
     container = operator_container(manifests)
     assert container["image"] == USER_IMAGE
     assert any(arg.startswith("--tenant-label=") for arg in container["args"])
-    policy = next(m for m in manifests if m["metadata"]["name"] == "regcred-tenant-boundary" and m["kind"] == "ValidatingAdmissionPolicy")
+    policy = next(
+        m
+        for m in manifests
+        if m["metadata"]["name"] == "regcred-tenant-boundary"
+        and m["kind"] == "ValidatingAdmissionPolicy"
+    )
     assert "'kubeadm:cluster-admins'" in policy["spec"]["matchConditions"][0]["expression"]
 
 
@@ -54,7 +64,11 @@ def test_the_helm_command_renders_the_users_image(helm_bin: Path):
     flags = words[4:]
     # `helm template` takes the same flags but --create-namespace, which only an install acts on.
     flags.remove("--create-namespace")
-    manifests = parse_documents(run_tool([str(helm_bin), "template", "regcred-operator", str(CHART), *flags]))
+    manifests = parse_documents(
+        run_tool([str(helm_bin), "template", "regcred-operator", str(CHART), *flags])
+    )
 
     assert operator_container(manifests)["image"] == USER_IMAGE
-    assert {m["metadata"].get("namespace") for m in manifests if m["kind"] == "Deployment"} == {"regcred-system"}
+    assert {m["metadata"].get("namespace") for m in manifests if m["kind"] == "Deployment"} == {
+        "regcred-system"
+    }

@@ -3,7 +3,7 @@
 The local control plane has no kubelet, so no operator Pod can run here: the operator
 runs as a process, configured as the README's install blocks configure it (namespace
 regcred-system, the tenant label of the tenant-boundary component). The install blocks
-themselves run on the kind tier (tests/kind/test_readme_quickstart.py), where the
+themselves run on the kind tier (tests/kind/test_readme_on_kind.py), where the
 operator runs from its image; every other quick-start block runs here, with bash and
 the real kubectl, as a user types it, the tenant's block as a user with only the rights
 the admin's block gives the tenant.
@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from readme_quickstart import (
     REPO,
     as_user_writes_it,
@@ -55,7 +56,15 @@ def readme_operator(kubectl, cluster, operator_with: Callable[..., object]) -> I
     yield
     # Credentials first, waiting for their cleanup, while the operator still runs.
     kubectl("delete", "registrycredential", "acme", "--ignore-not-found", "--timeout=120s")
-    kubectl("-n", "team-a-ci", "delete", "tenantregistrycredential", "harbor", "--ignore-not-found", "--timeout=120s")
+    kubectl(
+        "-n",
+        "team-a-ci",
+        "delete",
+        "tenantregistrycredential",
+        "harbor",
+        "--ignore-not-found",
+        "--timeout=120s",
+    )
     for name in (*README_NAMESPACES, OTHER_TENANT_NAMESPACE, OPERATOR_NAMESPACE):
         kubectl("delete", "namespace", name, "--ignore-not-found", "--wait=false")
 
@@ -69,7 +78,9 @@ def test_the_kubectl_quick_start_runs_as_written(
     readme_operator, kubectl, cluster, control_plane_bin: Path, tmp_path: Path
 ):
     block = as_user_writes_it(quickstart_blocks()["kubectl"])
-    result = run_block(block, cwd=tmp_path, kubectl_dir=control_plane_bin, kubeconfig=cluster.kubeconfig)
+    result = run_block(
+        block, cwd=tmp_path, kubectl_dir=control_plane_bin, kubeconfig=cluster.kubeconfig
+    )
 
     assert re.search(r"^acme\s+acme-pull\s+1/1\s+True", result.stdout, re.MULTILINE), result.stdout
     assert pull_secret_names(kubectl, "team-frontend") == ["acme-pull"]
@@ -92,11 +103,19 @@ def test_the_multi_tenant_quick_start_runs_as_written(
     )
     tenant = impersonating_kubeconfig(cluster.kubeconfig, tmp_path / "tenant.kubeconfig")
     run_block(
-        as_user_writes_it(blocks["multi-tenant-tenant"]), cwd=tmp_path, kubectl_dir=control_plane_bin, kubeconfig=tenant
+        as_user_writes_it(blocks["multi-tenant-tenant"]),
+        cwd=tmp_path,
+        kubectl_dir=control_plane_bin,
+        kubeconfig=tenant,
     )
 
     assert kubectl("-n", "team-a-prod", "get", "secret", "harbor-pull", check=False).returncode == 0
     assert "harbor-pull" in pull_secret_names(kubectl, "team-a-prod")
     # The selector narrows within the tenant: its own namespace lacks env=prod.
     assert kubectl("-n", "team-a-ci", "get", "secret", "harbor-pull", check=False).returncode != 0
-    assert kubectl("-n", OTHER_TENANT_NAMESPACE, "get", "secret", "harbor-pull", check=False).returncode != 0
+    assert (
+        kubectl(
+            "-n", OTHER_TENANT_NAMESPACE, "get", "secret", "harbor-pull", check=False
+        ).returncode
+        != 0
+    )

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 from kind_helpers import Kubectl
+from regcred_dev.kind import KindCluster, load_image
+
 from readme_quickstart import (
     as_user_writes_it,
     checkout_layout,
@@ -27,8 +29,6 @@ from readme_quickstart import (
     quickstart_blocks,
     run_block,
 )
-
-from regcred_dev.kind import KindCluster, load_image
 
 README_NAMESPACES = ("team-frontend", "team-a-ci", "team-a-prod")
 BLOCK_SECONDS = 900
@@ -43,7 +43,9 @@ class Checkout:
         self.image = image
 
     def run(self, name: str, kubeconfig: Path | None = None) -> str:
-        block = as_user_writes_it(quickstart_blocks()[name], image=self.image if "install" in name else None)
+        block = as_user_writes_it(
+            quickstart_blocks()[name], image=self.image if "install" in name else None
+        )
         result = run_block(
             block,
             cwd=self.folder,
@@ -56,7 +58,10 @@ class Checkout:
 
 @pytest.fixture(scope="module")
 def checkout(
-    kind_cluster: KindCluster, kubectl: Kubectl, operator_image: str, tmp_path_factory: pytest.TempPathFactory
+    kind_cluster: KindCluster,
+    kubectl: Kubectl,
+    operator_image: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Checkout]:
     load_image(kind_cluster.name, operator_image)
     folder = checkout_layout(tmp_path_factory.mktemp("readme"))
@@ -64,7 +69,15 @@ def checkout(
     # The uninstall order that leaves nothing behind: credentials (and their cleanup,
     # which needs the operator) first, then the install.
     kubectl("delete", "registrycredential", "acme", "--ignore-not-found", "--timeout=120s")
-    kubectl("-n", "team-a-ci", "delete", "tenantregistrycredential", "harbor", "--ignore-not-found", "--timeout=120s")
+    kubectl(
+        "-n",
+        "team-a-ci",
+        "delete",
+        "tenantregistrycredential",
+        "harbor",
+        "--ignore-not-found",
+        "--timeout=120s",
+    )
     for name in README_NAMESPACES:
         kubectl("delete", "namespace", name, "--ignore-not-found", "--timeout=120s")
     overlay = folder / ("my-platform" if (folder / "my-platform").exists() else "my-install")
@@ -86,7 +99,9 @@ def test_the_kubectl_quick_start_runs_as_written(checkout: Checkout, kubectl: Ku
     assert deployment["status"].get("readyReplicas") == 2
 
 
-def test_the_multi_tenant_quick_start_runs_as_written(checkout: Checkout, kubectl: Kubectl, tmp_path: Path):
+def test_the_multi_tenant_quick_start_runs_as_written(
+    checkout: Checkout, kubectl: Kubectl, tmp_path: Path
+):
     checkout.run("multi-tenant-install")
     checkout.run("multi-tenant-admin")
     tenant = impersonating_kubeconfig(kubectl.kubeconfig, tmp_path / "tenant.kubeconfig")
