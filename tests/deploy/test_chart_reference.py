@@ -125,3 +125,38 @@ def test_a_value_of_the_wrong_type_is_refused(helm_bin: Path):
     )
     assert result.returncode != 0
     assert "tenantBoundary/enabled" in result.stderr
+
+
+def install_notes(helm_bin: Path, *flags: str) -> str:
+    """What `helm install` prints after installing (NOTES.txt), rendered without a cluster."""
+    result = helm(
+        helm_bin,
+        "install",
+        "regcred-operator",
+        str(CHART),
+        "--namespace",
+        "regcred-system",
+        "--dry-run=client",
+        *flags,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.partition("NOTES:")[2]
+
+
+def test_the_install_notes_say_how_to_check_it_and_that_crds_need_upgrading(helm_bin: Path):
+    notes = install_notes(helm_bin, "--set", "image.repository=registry.example.com/team/op")
+
+    assert "kubectl -n regcred-system rollout status deployment/regcred-operator" in notes
+    assert "registry.example.com/team/op:" in notes
+    assert "Helm never upgrades the CRDs" in notes
+    assert "WARNING" not in notes
+
+
+def test_the_install_notes_warn_of_a_tenant_label_without_its_boundary(helm_bin: Path):
+    unguarded = install_notes(helm_bin, "--set", "tenantLabel=example.com/tenant")
+    guarded = install_notes(
+        helm_bin, "--set", "tenantLabel=example.com/tenant", "--set", "tenantBoundary.enabled=true"
+    )
+
+    assert "WARNING: tenantBoundary.enabled is false" in unguarded
+    assert "WARNING" not in guarded
