@@ -46,7 +46,10 @@ def component_tenant_label() -> str:
 @pytest.fixture
 def readme_operator(kubectl, cluster, operator_with: Callable[..., object]) -> Iterator[None]:
     """The operator as the README installs it, with the README's objects removed afterwards."""
-    kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
+    # Another test's install may have left regcred-system (or a README namespace) terminating.
+    for name in (*README_NAMESPACES, OTHER_TENANT_NAMESPACE, OPERATOR_NAMESPACE):
+        kubectl("wait", "--for=delete", f"namespace/{name}", "--timeout=50s", check=False)
+    kubectl("create", "namespace", OPERATOR_NAMESPACE)
     kubectl("apply", "--server-side", "-f", str(TENANT_ROLES))
     operator_with(
         operator_namespace=OPERATOR_NAMESPACE,
@@ -66,7 +69,7 @@ def readme_operator(kubectl, cluster, operator_with: Callable[..., object]) -> I
         "--timeout=120s",
     )
     for name in (*README_NAMESPACES, OTHER_TENANT_NAMESPACE, OPERATOR_NAMESPACE):
-        kubectl("delete", "namespace", name, "--ignore-not-found", "--wait=false")
+        kubectl("delete", "namespace", name, "--ignore-not-found", "--timeout=50s")
 
 
 def pull_secret_names(kubectl, namespace: str) -> list[str]:
