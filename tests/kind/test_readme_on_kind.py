@@ -64,6 +64,9 @@ def checkout(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Checkout]:
     load_image(kind_cluster.name, operator_image)
+    # The README starts from a cluster without the operator: an earlier module's install
+    # must be gone, not terminating.
+    kubectl("wait", "--for=delete", "namespace/regcred-system", "--timeout=300s")
     folder = checkout_layout(tmp_path_factory.mktemp("readme"))
     yield Checkout(folder, kubectl, operator_image)
     # The uninstall order that leaves nothing behind: credentials (and their cleanup,
