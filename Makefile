@@ -1,4 +1,4 @@
-# Developer entry points; see the Development section of README.md.
+# Developer entry points; see CONTRIBUTING.md.
 
 PYTHON ?= python3
 VENV := .venv
@@ -49,7 +49,7 @@ demo-kind: $(INSTALLED)
 	$(BIN)/regcred-dev kind demo $(KIND_ARGS)
 
 # `make release VERSION=X.Y.Z`: the image, the Helm chart, the wheel and sdist, an SBOM
-# and cosign signatures, into dist/release/X.Y.Z (README, "Releases"). Settings:
+# and cosign signatures, into dist/release/X.Y.Z (docs/releases.md). Settings:
 #   REGISTRY=host[:port]/path   push the image and chart there (default: none; a registry
 #                               on 127.0.0.1 lives for the run and its contents are saved)
 #   REGISTRY_CA=ca.pem          trust this CA for REGISTRY

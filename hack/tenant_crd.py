@@ -42,12 +42,31 @@ OWN_NAMESPACE_RULE = {
     "fieldPath": ".namespace",
     "reason": "FieldValueForbidden",
 }
-NAMESPACE_DESCRIPTION = "Not allowed here: the Secret is read from the TenantRegistryCredential's own namespace."
+NAMESPACE_DESCRIPTION = (
+    "Not allowed here: the Secret is read from the TenantRegistryCredential's own namespace."
+)
+# The cluster kind's passwordSecretRef names the operator's source namespaces, which a tenant
+# never uses: `kubectl explain` must tell a tenant where the Secret really has to be.
+SOURCE_NAMESPACE_SENTENCE = (
+    "The Secret must be in one of the operator's source namespaces (by default only the "
+    "namespace the operator runs in)."
+)
+OWN_NAMESPACE_SENTENCE = "The Secret must be in the TenantRegistryCredential's own namespace."
 SELECTION_NOTE = " Only namespaces of the credential's own tenant are ever considered."
 
 
 def _forbid_namespace(ref: dict[str, Any]) -> None:
     ref["properties"]["namespace"]["description"] = NAMESPACE_DESCRIPTION
+
+
+def _own_namespace_password(ref: dict[str, Any]) -> None:
+    if SOURCE_NAMESPACE_SENTENCE not in ref["description"]:
+        raise ValueError(
+            "passwordSecretRef's description changed: update SOURCE_NAMESPACE_SENTENCE"
+        )
+    ref["description"] = ref["description"].replace(
+        SOURCE_NAMESPACE_SENTENCE, OWN_NAMESPACE_SENTENCE
+    )
     ref.setdefault("x-kubernetes-validations", []).append(OWN_NAMESPACE_RULE)
 
 
@@ -67,7 +86,9 @@ def tenant_crd(cluster_crd: dict[str, Any]) -> dict[str, Any]:
         schema = version["schema"]["openAPIV3Schema"]
         schema["description"] = DESCRIPTION
         spec = schema["properties"]["spec"]["properties"]
-        _forbid_namespace(spec["registries"]["items"]["properties"]["passwordSecretRef"])
+        password_ref = spec["registries"]["items"]["properties"]["passwordSecretRef"]
+        _forbid_namespace(password_ref)
+        _own_namespace_password(password_ref)
         _forbid_namespace(spec["dockerConfigSecretRefs"]["items"])
         for field in ("namespaceSelector", "namespaces"):
             spec[field]["description"] += SELECTION_NOTE
@@ -75,7 +96,9 @@ def tenant_crd(cluster_crd: dict[str, Any]) -> dict[str, Any]:
 
 
 def render() -> str:
-    return HEADER + yaml.safe_dump(tenant_crd(yaml.safe_load(SOURCE.read_text())), sort_keys=False, width=100)
+    return HEADER + yaml.safe_dump(
+        tenant_crd(yaml.safe_load(SOURCE.read_text())), sort_keys=False, width=100
+    )
 
 
 if __name__ == "__main__":

@@ -243,3 +243,24 @@ def test_the_tenant_crd_is_generated_from_the_cluster_crd():
     generated = _tenant_crd_generator().render()
     committed = (CRD_PATH.parent / "regcred.dev_tenantregistrycredentials.yaml").read_text()
     assert committed == generated, "run: python hack/tenant_crd.py > crds/regcred.dev_tenantregistrycredentials.yaml"
+
+
+def _descriptions(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("description"), str):
+            yield node["description"]
+        for value in node.values():
+            yield from _descriptions(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _descriptions(value)
+
+
+def test_the_tenant_crd_never_sends_a_tenant_to_the_source_namespaces():
+    """A tenant reads `kubectl explain`: it must say the Secret is in the credential's own
+    namespace, never in the operator's source namespaces, which tenants cannot use."""
+    tenant = yaml.safe_load((CRD_PATH.parent / "regcred.dev_tenantregistrycredentials.yaml").read_text())
+    schema = tenant["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    password_ref = schema["properties"]["spec"]["properties"]["registries"]["items"]["properties"]["passwordSecretRef"]
+    assert "own namespace" in password_ref["description"]
+    assert not [text for text in _descriptions(schema["properties"]["spec"]) if "source namespace" in text]
