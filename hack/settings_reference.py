@@ -19,6 +19,7 @@ CHART_VALUES = {
     "--source-namespace": "sourceNamespaces",
     "--exclude-namespace": "excludedNamespaces",
     "--tenant-label": "tenantLabel",
+    "--registry-ca-file": "registryCA.configMap",
     "--leader-elect": "leaderElection.enabled",
     LOG_LEVEL_VARIABLE: "logLevel",
     "REGCRED_TENANT_VERIFY": "tenantVerify.enabled",

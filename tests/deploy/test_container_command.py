@@ -39,3 +39,14 @@ def test_logging_flags_appended_to_the_deployments_args_are_accepted(
     parsed = build_parser().parse_args(arguments)
     assert parsed.command == "run" and parsed.leader_elect
     assert log_level_from_args(parsed, {}) == logging.DEBUG
+
+
+def test_a_flag_placed_by_the_charts_extra_args_is_accepted_as_the_image_runs_it(helm_template) -> None:
+    """extraArgs land after `run` and the chart's flags; the real parser must take them there."""
+    manifests = helm_template("--set", "extraArgs={--verbose,--resync-seconds=60}")
+    (container,) = only(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
+    script, *arguments = runtime_command(container["args"])
+    assert script == "regcred"
+    parsed = build_parser().parse_args(arguments)
+    assert parsed.command == "run" and parsed.leader_elect and parsed.resync_seconds == 60
+    assert log_level_from_args(parsed, {}) == logging.DEBUG

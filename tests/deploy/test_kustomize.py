@@ -25,6 +25,7 @@ from manifests import (
 )
 
 import regcred
+from regcred.cli import build_parser
 from regcred.planning.plan import CREDENTIAL_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE
 
 IMAGE = "ghcr.io/regcred/regcred-operator"
@@ -168,12 +169,11 @@ def _delete(kubectl: list[str], manifests: list[Manifest]) -> None:
     )
 
 
-def test_the_documented_overlay_runs_your_image_with_the_pull_secret(kustomize, tmp_path: Path):
-    """docs/install.md's overlay for an image in your own registry, rendered as written."""
+def documented_overlay(tmp_path: Path, marker: str) -> Path:
+    """The docs/install.md overlay containing `marker`, written as a kustomization folder."""
     text = (REPO / "docs" / "install.md").read_text()
     (overlay,) = [
-        block for block in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)
-        if "newName: registry.example.com/team/regcred-operator" in block
+        block for block in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL) if marker in block
     ]
     folder = tmp_path / "my-overlay"
     folder.mkdir()
@@ -181,8 +181,29 @@ def test_the_documented_overlay_runs_your_image_with_the_pull_secret(kustomize, 
     (folder / "kustomization.yaml").write_text(
         overlay.replace("  - ../deploy\n", f"  - {os.path.relpath(DEPLOY, folder)}\n")
     )
-    manifests = kustomize(folder)
+    return folder
+
+
+def test_the_documented_overlay_runs_your_image_with_the_pull_secret(kustomize, tmp_path: Path):
+    """docs/install.md's overlay for an image in your own registry, rendered as written."""
+    manifests = kustomize(
+        documented_overlay(tmp_path, "newName: registry.example.com/team/regcred-operator")
+    )
     (container,) = only(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
     assert container["image"] == f"registry.example.com/team/regcred-operator:{regcred.__version__}"
     account = only(manifests, "ServiceAccount")
     assert account["imagePullSecrets"] == [{"name": "regcred-pull"}]
+
+
+def test_the_documented_registry_ca_overlay_mounts_the_bundle_the_flag_names(kustomize, tmp_path: Path):
+    """docs/install.md's private-CA overlay: the ConfigMap's key, read-only, at the flag's path."""
+    manifests = kustomize(documented_overlay(tmp_path, "--registry-ca-file="))
+    pod = only(manifests, "Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "registry-ca"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "registry-ca"]
+    (item,) = volume["configMap"]["items"]
+
+    assert mount["readOnly"] is True
+    assert container["args"][-1] == f"--registry-ca-file={mount['mountPath']}/{item['path']}"
+    assert build_parser().parse_args(container["args"]).command == "run"

@@ -21,6 +21,7 @@ SAMPLES = {
     "sourceNamespaces": "{team-secrets}",
     "excludedNamespaces": "{monitoring}",
     "tenantLabel": "example.com/tenant",
+    "registryCA.configMap": "registry-ca",
     "leaderElection.enabled": "false",
     "logLevel": "debug",
     "tenantVerify.enabled": "true",
