@@ -86,4 +86,4 @@ def test_regcred_help_in_the_image_offers_only_the_operator(operator_image):
 
 def test_the_kubectl_plugin_in_the_image_offers_its_subcommands(operator_image):
     shown = subcommands(run_in_image(operator_image, "--help", entrypoint="kubectl-regcred"))
-    assert shown == ["plan", "status", "verify", "create"]
+    assert shown == ["plan", "status", "verify", "create", "uninstall"]
