@@ -25,7 +25,7 @@ from typing import Any
 from regcred.config import OperatorConfig
 from regcred.kube.client import KubeClient
 from regcred.kube.informer import Informer, by_name, by_namespace, by_namespace_and_name
-from regcred.kube.resources import (
+from regcred.kube.projections import (
     CREDENTIALS_PATH,
     TENANT_CREDENTIALS_PATH,
     by_credential_key,

@@ -17,7 +17,7 @@ from regcred.controller.state import ClusterSnapshot
 from regcred.errors import ForbiddenError, NotFoundError
 from regcred.kube.client import JsonObject, KubeClient, object_path
 from regcred.kube.informer import Informer, by_name, by_namespace_and_name
-from regcred.kube.resources import (
+from regcred.kube.projections import (
     CREDENTIALS_PATH,
     MANAGED_SECRETS_SELECTOR,
     NAMESPACES_PATH,

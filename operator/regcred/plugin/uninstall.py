@@ -22,7 +22,7 @@ from regcred.controller.gather import leftover_namespaces, leftovers_intent, lef
 from regcred.controller.state import ClusterSnapshot
 from regcred.errors import ConflictError
 from regcred.kube.client import KubeClient
-from regcred.kube.resources import (
+from regcred.kube.projections import (
     apply_write,
     list_credentials,
     list_replicas,
