@@ -14,7 +14,7 @@ from objects import docker_config, has_default_sa, pull_secret_names, replica, t
 from regcred.controller.work import SyncCredential
 from regcred.errors import ConflictError
 from regcred.kube.client import KubeClient, load_api_client
-from regcred.kube.resources import apply_write
+from regcred.kube.writes import apply_write
 from regcred.models import API_GROUP, API_VERSION, KIND, PLURAL
 from regcred.planning.plan import CredentialIntent, SecretUpdate, credential_owner, replica_manifest
 

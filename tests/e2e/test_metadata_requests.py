@@ -14,7 +14,8 @@ from kubernetes import client
 
 from regcred.kube.client import METADATA_LIST, METADATA_OBJECT, KubeClient, load_api_client
 from regcred.kube.informer import Informer, by_namespace_and_name
-from regcred.kube.resources import resource_version, secrets_path
+from regcred.kube.paths import secrets_path
+from regcred.kube.projections import resource_version
 
 
 def test_secrets_listed_and_watched_as_metadata_carry_no_data(cluster, make_namespace):

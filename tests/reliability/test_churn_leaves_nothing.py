@@ -22,7 +22,7 @@ from kubernetes import client
 
 from e2e.conftest import poll
 from e2e.objects import SERVER, tenant_spec
-from regcred.kube.resources import credential_key
+from regcred.kube.paths import credential_key
 from regcred.models import API_GROUP, API_VERSION, PLURAL, TENANT_PLURAL
 from regcred.planning.plan import CREDENTIAL_LABEL
 from testcluster import Cluster

@@ -26,7 +26,9 @@ from kubernetes import client
 from e2e.conftest import Kubectl, OperatorIdentity, installed_identity, stuck_pod_rights_for
 from regcred.errors import ForbiddenError
 from regcred.kube.client import MERGE_PATCH, KubeClient, object_path
-from regcred.kube.resources import apply_write, read_secret_state, read_service_account_state, secrets_path
+from regcred.kube.paths import secrets_path
+from regcred.kube.reads import read_secret_state, read_service_account_state
+from regcred.kube.writes import apply_write
 from regcred.planning.dockerconfig import content_hash, kubectl_auth_entry, render_docker_config
 from regcred.planning.plan import (
     ADDED_PULL_SECRETS_ANNOTATION,

@@ -25,7 +25,7 @@ from e2e.conftest import CRD_NAMES, CRDS, DEPLOY, Kubectl, OperatorHandle, poll,
 from e2e.objects import SERVER, has_default_sa, pull_secret_names
 from e2e.tenancy import TENANT_LABEL, TenantWorld, apply_objects, bounded_world, refused
 from regcred.config import OperatorConfig
-from regcred.kube.resources import credential_key
+from regcred.kube.paths import credential_key
 from regcred.models import API_GROUP, API_VERSION, TENANT_KIND, TENANT_PLURAL
 from testcluster import EXTERNAL_KUBECONFIG_ENV, Cluster, local_cluster
 

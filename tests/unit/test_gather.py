@@ -20,7 +20,7 @@ from regcred.controller.gather import (
 )
 from regcred.config import OperatorConfig
 from regcred.controller.state import ClusterSnapshot
-from regcred.kube.resources import CredentialRecord, credential_record
+from regcred.kube.projections import CredentialRecord, credential_record
 from regcred.planning.plan import SecretState, ServiceAccountState, parse_added_annotation
 from regcred.planning.selection import NamespaceInfo
 

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from regcred.errors import SourceInvalidConfigError
-from regcred.kube.resources import post_event
+from regcred.kube.writes import post_event
 from regcred.models import RegistryCheck, RegistryCredentialStatus, RegistryOverride
 from regcred.planning.caps import (
     MAX_CONDITION_MESSAGE_CHARS,

@@ -10,7 +10,7 @@ from fakeclock import FakeClock
 from regcred.config import OperatorConfig
 from regcred.controller.caches import Caches, ChangeHandlers
 from regcred.controller.status import MIN_STATUS_INTERVAL_SECONDS, StatusStore
-from regcred.kube.resources import credential_record
+from regcred.kube.projections import credential_record
 from regcred.metrics import Metrics
 from regcred.planning.plan import Outcome, OutcomeKind
 from regcred.planning.sources import ResolvedContent

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import pytest
 
-from regcred.kube.resources import pod_facts
+from regcred.kube.projections import pod_facts
 from regcred.planning.stuckpods import PodFacts, PodOwner, plan_stuck_pods, stuck_pod_problems
 
 PULL = "acme-pull"

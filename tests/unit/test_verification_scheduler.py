@@ -16,7 +16,7 @@ from fakeregistry import RecordingRegistry, Tarpit
 from regcred.config import OperatorConfig
 from regcred.controller.verification import MAX_CHECKS_PER_NAMESPACE, VerificationScheduler
 from regcred.controller.work import Verify
-from regcred.kube.resources import CredentialRecord
+from regcred.kube.projections import CredentialRecord
 from regcred.models import TenantRegistryCredentialSpec
 from regcred.planning.sources import ResolvedContent
 from regcred.planning.verification import MAX_CHECKED_LOGINS

@@ -15,7 +15,8 @@ from dataclasses import dataclass, fields, replace
 from regcred.controller.caches import Caches
 from regcred.errors import ConflictError
 from regcred.kube.client import KubeClient
-from regcred.kube.resources import apply_write, read_secret_state, read_service_account_state
+from regcred.kube.reads import read_secret_state, read_service_account_state
+from regcred.kube.writes import apply_write
 from regcred.metrics import Metrics
 from regcred.planning.plan import (
     CredentialIntent,

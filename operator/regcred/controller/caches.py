@@ -25,20 +25,22 @@ from typing import Any
 from regcred.config import OperatorConfig
 from regcred.kube.client import KubeClient
 from regcred.kube.informer import Informer, by_name, by_namespace, by_namespace_and_name
-from regcred.kube.resources import (
+from regcred.kube.paths import (
     CREDENTIALS_PATH,
-    TENANT_CREDENTIALS_PATH,
-    by_credential_key,
     MANAGED_SECRETS_SELECTOR,
     NAMESPACES_PATH,
     SERVICE_ACCOUNTS_PATH,
+    TENANT_CREDENTIALS_PATH,
+    by_credential_key,
+    secrets_path,
+)
+from regcred.kube.projections import (
     CredentialRecord,
     credential_record,
     namespace_info,
     resource_version,
     secret_metadata_state,
     secret_state,
-    secrets_path,
     service_account_state,
     source_secret,
     with_known_data,

@@ -63,7 +63,8 @@ from regcred.controller.work import (
 from regcred.controller.worker import start_workers
 from regcred.errors import KubeError, UnavailableError
 from regcred.kube.client import KubeClient
-from regcred.kube.resources import CredentialRecord, credential_exists
+from regcred.kube.projections import CredentialRecord
+from regcred.kube.reads import credential_exists
 from regcred.metrics import Metrics
 from regcred.planning.plan import Outcome, OutcomeKind, is_credential_key
 from regcred.planning.selection import NamespaceInfo

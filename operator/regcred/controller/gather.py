@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from regcred.config import OperatorConfig
 from regcred.controller.state import ClusterState
-from regcred.kube.resources import CredentialRecord
+from regcred.kube.projections import CredentialRecord
 from regcred.models import KIND
 from regcred.planning.plan import CredentialIntent, NamespaceView, SecretState, ServiceAccountState, credential_owner
 from regcred.planning.selection import Claimant, NamespaceInfo, claim_winner, selects_namespace, within_tenant

@@ -10,7 +10,8 @@ from regcred.controller.gather import Scope, intent, namespace_view, namespaces_
 from regcred.controller.state import ClusterState
 from regcred.errors import InvalidSpecError
 from regcred.kube.client import JsonObject
-from regcred.kube.resources import CredentialRecord, credential_key, credential_record
+from regcred.kube.paths import credential_key
+from regcred.kube.projections import CredentialRecord, credential_record
 from regcred.models import TENANT_KIND
 from regcred.planning.plan import NamespacePlan, plan_namespace
 from regcred.planning.sources import ResolvedContent

@@ -17,16 +17,18 @@ from regcred.controller.state import ClusterSnapshot
 from regcred.errors import ForbiddenError, NotFoundError
 from regcred.kube.client import JsonObject, KubeClient, object_path
 from regcred.kube.informer import Informer, by_name, by_namespace_and_name
-from regcred.kube.resources import (
+from regcred.kube.paths import (
     CREDENTIALS_PATH,
     MANAGED_SECRETS_SELECTOR,
     NAMESPACES_PATH,
-    CredentialRecord,
     by_credential_key,
+    secrets_path,
+)
+from regcred.kube.projections import (
+    CredentialRecord,
     credential_record,
     namespace_info,
     secret_state,
-    secrets_path,
     service_account_state,
     source_secret,
 )

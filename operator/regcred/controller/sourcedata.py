@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterable
 
 from regcred.kube.client import KubeClient
-from regcred.kube.resources import read_source_secret
+from regcred.kube.reads import read_source_secret
 from regcred.planning.sources import SourceSecret
 
 __all__ = ["SourceData"]

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from regcred.kube.resources import CredentialRecord
+from regcred.kube.projections import CredentialRecord
 from regcred.planning.plan import SecretState, ServiceAccountState
 from regcred.planning.selection import NamespaceInfo
 from regcred.planning.sources import SourceSecret

@@ -15,7 +15,8 @@ from regcred.controller.caches import Caches
 from regcred.controller.clock import utc_now
 from regcred.errors import InvalidSpecError
 from regcred.kube.client import KubeClient
-from regcred.kube.resources import CredentialRecord, patch_credential_status, post_event
+from regcred.kube.projections import CredentialRecord
+from regcred.kube.writes import patch_credential_status, post_event
 from regcred.metrics import Metrics
 from regcred.models import RegistryCheck, RegistryCredentialStatus
 from regcred.planning.conditions import READY, SOURCE_VALID, STUCK_POD_RESTARTS, build_status

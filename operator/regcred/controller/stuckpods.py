@@ -20,7 +20,9 @@ from regcred.controller.apply import MAX_REPLANS, Applier
 from regcred.controller.status import StatusStore
 from regcred.errors import ConflictError, ForbiddenError
 from regcred.kube.client import KubeClient
-from regcred.kube.resources import CredentialRecord, delete_pod, list_pending_pods, post_event
+from regcred.kube.projections import CredentialRecord
+from regcred.kube.reads import list_pending_pods
+from regcred.kube.writes import delete_pod, post_event
 from regcred.metrics import Metrics
 from regcred.planning.plan import Outcome, OutcomeKind, ServiceAccountState
 from regcred.planning.stuckpods import PodFacts, plan_stuck_pods

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from regcred.config import OperatorConfig
 from regcred.controller.clock import utc_now
 from regcred.controller.work import Verify, WorkItem
-from regcred.kube.resources import CredentialRecord
+from regcred.kube.projections import CredentialRecord
 from regcred.models import RegistryCheck
 from regcred.planning.destinations import DestinationPolicy
 from regcred.planning.sources import ResolvedContent

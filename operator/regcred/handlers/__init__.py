@@ -25,7 +25,7 @@ import kopf
 from regcred.config import OperatorConfig, config_from_env
 from regcred.kube.client import ClientPolicy, KubeClient, connection_params, load_api_client
 from regcred.metrics import Metrics
-from regcred.kube.resources import credential_key
+from regcred.kube.paths import credential_key
 from regcred.models import API_GROUP, API_VERSION, FINALIZER, PLURAL, TENANT_PLURAL
 from regcred.controller import Controller
 

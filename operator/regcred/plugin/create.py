@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from regcred.config import OperatorConfig, settings_from_env
 from regcred.errors import RegcredError
 from regcred.kube.client import JsonObject, KubeClient, object_path
-from regcred.kube.resources import credential_path
+from regcred.kube.paths import credential_path
 from regcred.models import (
     API_GROUP,
     API_VERSION,

@@ -25,7 +25,8 @@ from regcred.controller.snapshot import load_namespaced_snapshot, load_snapshot
 from regcred.controller.state import ClusterSnapshot
 from regcred.errors import ForbiddenError, NotFoundError, RegcredError
 from regcred.kube.client import Impersonation, JsonObject, KubeClient, kubeconfig_impersonation, load_api_client
-from regcred.kube.resources import NAMESPACES_PATH, credential_path, namespace_info
+from regcred.kube.paths import NAMESPACES_PATH, credential_path
+from regcred.kube.projections import namespace_info
 from regcred.models import API_GROUP, KIND, PLURAL, TENANT_KIND
 from regcred.options import add_connection_arguments, add_namespace_arguments, config_from_args
 from regcred.planning.preview import NamespaceChange, describe

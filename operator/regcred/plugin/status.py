@@ -12,7 +12,8 @@ from typing import Any, TextIO
 from regcred.controller.preview import Preview
 from regcred.errors import ForbiddenError, InvalidSpecError, NotFoundError
 from regcred.kube.client import JsonObject, KubeClient, object_path
-from regcred.kube.resources import CREDENTIALS_PATH, TENANT_CREDENTIALS_PATH, list_pending_pods
+from regcred.kube.paths import CREDENTIALS_PATH, TENANT_CREDENTIALS_PATH
+from regcred.kube.reads import list_pending_pods
 from regcred.models import API_GROUP, API_VERSION, KIND, TENANT_KIND, TENANT_PLURAL
 from regcred.planning.preview import NamespaceChange, pull_failure
 from regcred.planning.stuckpods import PodFacts, plan_stuck_pods, stuck_pod_problems

@@ -22,13 +22,8 @@ from regcred.controller.gather import leftover_namespaces, leftovers_intent, lef
 from regcred.controller.state import ClusterSnapshot
 from regcred.errors import ConflictError
 from regcred.kube.client import KubeClient
-from regcred.kube.resources import (
-    apply_write,
-    list_credentials,
-    list_replicas,
-    list_service_accounts,
-    release_credential,
-)
+from regcred.kube.reads import list_credentials, list_replicas, list_service_accounts
+from regcred.kube.writes import apply_write, release_credential
 from regcred.options import add_connection_arguments
 from regcred.planning.plan import SecretDelete, ServiceAccountEdit, Write, plan_namespace
 from regcred.plugin.output import progress
