@@ -24,10 +24,9 @@ from regcred.errors import ConflictError
 from regcred.kube.client import KubeClient
 from regcred.kube.reads import list_credentials, list_replicas, list_service_accounts
 from regcred.kube.writes import apply_write, release_credential
-from regcred.options import add_connection_arguments
 from regcred.planning.plan import SecretDelete, ServiceAccountEdit, Write, plan_namespace
 from regcred.plugin.output import progress
-from regcred.plugin.shared import UsageError, client
+from regcred.plugin.shared import UsageError, add_plugin_connection_arguments, client
 
 __all__ = ["add_command"]
 
@@ -40,7 +39,7 @@ def add_command(commands: Any) -> None:
         "uninstall",
         help="delete every credential and remove every replica and ServiceAccount entry the operator made",
     )
-    add_connection_arguments(command)
+    add_plugin_connection_arguments(command)
     command.add_argument(
         "--yes", action="store_true", help="confirm: every RegistryCredential and TenantRegistryCredential is deleted"
     )
