@@ -31,6 +31,7 @@ from readme_quickstart import (
 )
 
 README_NAMESPACES = ("team-frontend", "team-a-ci", "team-a-prod")
+IMAGE_BLOCKS = ("kubectl-install", "helm-install")
 BLOCK_SECONDS = 900
 
 
@@ -43,9 +44,10 @@ class Checkout:
         self.image = image
 
     def run(self, name: str, kubeconfig: Path | None = None) -> str:
-        block = as_user_writes_it(
-            quickstart_blocks()[name], image=self.image if "install" in name else None
-        )
+        # Only the blocks that write the image into an install name it; the multi-tenant
+        # install builds on theirs.
+        image = self.image if name in IMAGE_BLOCKS else None
+        block = as_user_writes_it(quickstart_blocks()[name], image=image)
         result = run_block(
             block,
             cwd=self.folder,
