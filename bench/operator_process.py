@@ -108,6 +108,11 @@ class OperatorProcess:
         self._sampler = threading.Thread(target=self._sample, args=(self._popen.pid,), daemon=True)
         self._sampler.start()
 
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
     def cpu_seconds(self) -> float:
         """User and system CPU seconds the running process has used since it started."""
         assert self._process is not None
