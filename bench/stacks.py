@@ -43,14 +43,17 @@ CATEGORIES = (
     ("requests (urllib3, http.client, ssl, socket)", ("KubeClient.request", "urllib3/", "http/client")),
     ("status", ("regcred/controller/status",)),
     ("planning", ("regcred/planning",)),
-    ("work queue and worker hand-off", ("regcred/workqueue", "regcred/controller/worker", "threading.py")),
+    ("metrics", ("prometheus_client/",)),
+    ("work queue and locks", ("regcred/workqueue", "threading.py", "queue.py")),
     ("kopf and asyncio", ("kopf/", "asyncio/")),
-    ("controller (other)", ("regcred/controller",)),
+    ("controller: gather, apply, bookkeeping", ("regcred/controller", "regcred/kube")),
 )
 
 
 def classify(frames: list[str]) -> str:
-    stack = ";".join(frames)
+    # A worker's frames below its loop: the loop itself is every worker sample's root.
+    roots = [i for i, frame in enumerate(frames) if "regcred/controller/worker" in frame]
+    stack = ";".join(frames[roots[-1] + 1 :] if roots else frames)
     for name, needles, *within in CATEGORIES:
         if any(needle in stack for needle in needles) and (
             not within or any(context in stack for context in within[0])
