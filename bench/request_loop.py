@@ -1,5 +1,12 @@
 """What one request costs a bare client: one thread, one small JSON merge patch after another.
 
+    python -m bench.request_loop [--rounds 3]
+
+run alone (on a fresh local control plane) prints, per round, the client CPU per
+request of: this loop; the same patches through `KubeClient.request` in the Python
+floor's process at 1 and at 16 threads; client-go at 1 and at 16 goroutines. Each
+pair differs in one thing (the client path, or the threads).
+
 The same loop in Python (urllib3's connection pool and `json`, nothing of the operator's)
 and in Go (client-go through the Go floor's program at concurrency 1), in the same run, so
 the floors and the operator can be read against what a request costs each language here.
@@ -8,6 +15,7 @@ Each response is decoded, as every client does. No watch runs during the loop.
 
 from __future__ import annotations
 
+import argparse
 import json
 import ssl
 import time
@@ -19,9 +27,10 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 from bench import go_floor
-from bench.cluster import merge_patch
+from bench.cluster import admin_client, merge_patch
 from regcred.errors import ConflictError
 from regcred.kube.client import MERGE_PATCH, KubeClient
+from regcred_dev.controlplane import LocalControlPlane
 
 __all__ = ["LOOP_REQUESTS", "LoopCost", "go_loop", "prepare", "python_loop"]
 
@@ -95,12 +104,42 @@ def python_loop(kubeconfig: Path, requests: int = LOOP_REQUESTS) -> LoopCost:
 
 def go_loop(binary: Path, kubeconfig: Path, requests: int = LOOP_REQUESTS) -> LoopCost:
     """The same patches from client-go, one goroutine; the Go process's CPU time."""
+    results, _ = go_floor.run_plan(binary, kubeconfig, _patches(requests), (1,), 0)
+    (result,) = results
+    return LoopCost(result.seconds, result.cpu_seconds, result.requests)
+
+
+def _patches(requests: int) -> go_floor.Plan:
     plan = go_floor.Plan()
     bodies = [plan.body(f"counter {parity}", _patch(parity)) for parity in (2, 3)]
     plan.scenario(
         "request loop",
         ([go_floor.patch_config_map(NAMESPACE, CONFIG_MAP, bodies[i % 2])] for i in range(requests)),
     )
-    results, _ = go_floor.run_plan(binary, kubeconfig, plan, (1,), 0)
-    (result,) = results
-    return LoopCost(result.seconds, result.cpu_seconds, result.requests)
+    return plan
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.request_loop")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=LOOP_REQUESTS)
+    args = parser.parse_args()
+    binary = go_floor.ensure_binary().binary
+    with LocalControlPlane() as control_plane:
+        kubeconfig = control_plane.kubeconfig
+        prepare(admin_client(kubeconfig, 16))
+        for _ in range(args.rounds):
+            costs = {"urllib3 + json, 1 thread": python_loop(kubeconfig, args.requests).cpu_per_request}
+            python, _ = go_floor.run_program(
+                go_floor.python_floor_program(), kubeconfig, _patches(args.requests), (1, 16), 0
+            )
+            go, _ = go_floor.run_plan(binary, kubeconfig, _patches(args.requests), (1, 16), 0)
+            for name, results in (("KubeClient.request", python), ("client-go", go)):
+                for result in results:
+                    costs[f"{name}, {result.concurrency}"] = result.cpu_seconds / result.requests
+            print(json.dumps({name: round(cost * 1000, 3) for name, cost in costs.items()}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
