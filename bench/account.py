@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from bench import scenarios, workload
 from bench.cluster import OPERATOR_NAMESPACE, bench_cluster, wait_until
 from bench.operator_process import OperatorProcess, OperatorRecord
 from regcred.kube.client import KubeClient
+from regcred_dev.controlplane.runner import free_port
 
 CONCURRENCY = 16
 SETTLE_SECONDS = 2.0
@@ -59,18 +61,39 @@ def start_samplers(pid: int, output: Path) -> list[subprocess.Popen[bytes]]:
     return [subprocess.Popen(command, stdout=log, stderr=log) for command in commands]
 
 
-def measure(kube: KubeClient, operator: OperatorProcess, names: list[str]) -> dict[str, Any]:
-    """One warm fan-out: its seconds, and the operator's CPU over it, in all and per thread."""
+def work_items(metrics_url: str) -> dict[str, float]:
+    """The operator's work items processed so far, by kind and result (its metrics)."""
+    with urllib.request.urlopen(metrics_url, timeout=5) as reply:
+        text = reply.read().decode()
+    return {
+        line.split("{", 1)[1].split("}", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("regcred_reconciles_total{")
+    }
+
+
+def measure(
+    kube: KubeClient, operator: OperatorProcess, names: list[str], metrics_url: str
+) -> dict[str, Any]:
+    """One warm fan-out: its seconds, the operator's CPU over it, in all and per thread,
+    and the work items it processed."""
+    items_before = work_items(metrics_url)
     before, cpu_before = thread_cpu(operator.pid), operator.cpu_seconds()
     seconds = scenarios.measure_fan_out(kube, frozenset(names), 0)
     time.sleep(SETTLE_SECONDS)
     after, cpu_after = thread_cpu(operator.pid), operator.cpu_seconds()
+    items_after = work_items(metrics_url)
     threads = sorted(((after[tid] - before.get(tid, 0.0), tid) for tid in after), reverse=True)
     return {
         "namespaces": len(names),
         "fan_out_seconds": round(seconds, 2),
         "cpu_seconds": round(cpu_after - cpu_before, 2),
         "cpu_per_namespace_ms": round((cpu_after - cpu_before) / len(names) * 1000, 3),
+        "work_items": {
+            labels: count - items_before.get(labels, 0.0)
+            for labels, count in items_after.items()
+            if count != items_before.get(labels, 0.0)
+        },
         # By thread id, which py-spy's stacks name ("thread (id): informer secrets").
         "threads_cpu_seconds": {tid: round(cpu, 2) for cpu, tid in threads if cpu > 0},
     }
@@ -95,6 +118,8 @@ def main() -> int:
         )
         print(f"setup {time.perf_counter() - setup:.1f} s", file=sys.stderr, flush=True)
         log = args.output.with_suffix(".log")
+        metrics_port = free_port()
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         operator = OperatorProcess(
             cluster.operator_kubeconfig,
             OPERATOR_NAMESPACE,
@@ -103,6 +128,7 @@ def main() -> int:
             OperatorRecord("account"),
             time.monotonic(),
             30.0,
+            metrics_address=f"127.0.0.1:{metrics_port}",
         ).start()
         figures = []
         try:
@@ -110,7 +136,7 @@ def main() -> int:
                 profiled = repeat == 0 and not args.no_profile
                 samplers = start_samplers(operator.pid, args.output) if profiled else []
                 time.sleep(1.0 if profiled else 0.0)
-                figures.append(measure(kube, operator, names))
+                figures.append(measure(kube, operator, names, metrics_url))
                 for sampler in samplers:
                     sampler.send_signal(signal.SIGINT)
                     sampler.wait(120)

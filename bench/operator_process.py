@@ -61,6 +61,7 @@ class OperatorProcess:
         record: OperatorRecord,
         epoch: float,
         stop_grace_seconds: float,
+        metrics_address: str = "",
     ) -> None:
         self._health_port = free_port()
         self._command = [
@@ -78,7 +79,7 @@ class OperatorProcess:
             "--health-address",
             f"127.0.0.1:{self._health_port}",
             "--metrics-address",
-            "",
+            metrics_address,
         ]
         self._log_path = log_path
         self.record = record
