@@ -2,14 +2,16 @@
 
     python -m bench.account --namespaces 1000 --output profile-1000
 
-A fresh local control plane with N selected namespaces, one operator process (as the
-benchmark starts it), ready; then py-spy samples every thread of it (`--native`, without
-`--gil`: time in C, in the kernel's system calls and waiting for the interpreter lock
-shows too) from just before the credential is applied until the fan-out has converged
-and its status writes have settled. Writes `<output>.txt` (py-spy's raw folded stacks)
-and prints the process's CPU seconds over the same window, from /proc, per thread and
-in all, so the samples can be scaled to CPU seconds. `bench.stacks` sorts the stacks
-into categories.
+A fresh local control plane with N selected namespaces and one operator process (as the
+benchmark starts it), ready; then `--repeat` warm fan-outs (the credential applied until
+every replica and ServiceAccount is as wanted, plus 2 s for status writes; deleted and
+cleaned up after each). The first runs under perf (`<output>.perf.data`: on-CPU samples
+of every thread, native and kernel frames) and py-spy (`<output>.txt`: Python frames of
+every thread, without `--gil` and without stopping the process; `--native` would stop it
+for every sample, which tripled the fan-out's time). For each fan-out it prints, from
+/proc, the process's CPU seconds in all and per thread id (py-spy's stacks name the
+threads), and the work items the operator processed (its `regcred_reconciles_total`).
+`bench.stacks` sorts py-spy's stacks into categories.
 """
 
 from __future__ import annotations
