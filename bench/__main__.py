@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench import request_loop
 from bench.report import rows, table, write_json, write_plot
 from bench.run import Settings, run_benchmark
 
@@ -122,6 +123,14 @@ def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, Path]:
         f"{DEFAULT_MANY_NAMESPACES} without sizes)",
     )
     parser.add_argument(
+        "--request-loop",
+        type=positive_int,
+        default=request_loop.LOOP_REQUESTS,
+        metavar="REQUESTS",
+        help="requests of the one-thread loops (Python, Go) run before each round's floors "
+        f"(default {request_loop.LOOP_REQUESTS})",
+    )
+    parser.add_argument(
         "--stop-grace-seconds",
         type=float,
         default=30.0,
@@ -166,6 +175,7 @@ def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, Path]:
         many_credentials_namespaces=args.many_credentials_namespaces
         or max(args.sizes, default=DEFAULT_MANY_NAMESPACES),
         go_floor_concurrency=tuple(args.go_floor_concurrency),
+        request_loop_requests=args.request_loop,
     )
     return settings, args.results_dir / f"bench-{stamp}"
 

@@ -85,8 +85,8 @@ def admin_client(kubeconfig: Path, pool_size: int) -> KubeClient:
 @dataclass(frozen=True)
 class Timing:
     seconds: float
-    # The worker threads' own CPU time over their tasks: the client's cost, not the
-    # observer's, which runs in the same process.
+    # The client's CPU time: its worker threads' over their tasks (`run_timed`), or a
+    # floor process's own; never the observer's.
     cpu_seconds: float
 
 

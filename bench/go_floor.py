@@ -47,7 +47,9 @@ __all__ = [
     "binary_path",
     "ensure_binary",
     "find_binary",
+    "python_floor_program",
     "run_plan",
+    "run_program",
 ]
 
 MODULE_DIR = Path(__file__).resolve().parent / "gofloor"
@@ -187,6 +189,11 @@ def patch_account(namespace: str, body: str, name: str = "default") -> Write:
     return {"op": "patch-account", "namespace": namespace, "name": name, "body": body}
 
 
+def patch_config_map(namespace: str, name: str, body: str) -> Write:
+    """A JSON merge patch of a ConfigMap: the request loop's one request."""
+    return {"op": "patch-configmap", "namespace": namespace, "name": name, "body": body}
+
+
 # -- running ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GoFloorResult:
@@ -200,22 +207,39 @@ class GoFloorResult:
     requests: int
 
 
+def python_floor_program() -> list[str]:
+    """The Python floor (`bench.python_floor`), which reads the same plans."""
+    return [sys.executable, "-m", "bench.python_floor"]
+
+
 def run_plan(
     binary: Path, kubeconfig: Path, plan: Plan, concurrency: Sequence[int], round_number: int
 ) -> tuple[list[GoFloorResult], float]:
     """Run the sweep; return its timed results and the program's start-up seconds."""
+    return run_program([str(binary)], kubeconfig, plan, concurrency, round_number)
+
+
+def run_program(
+    program: Sequence[str],
+    kubeconfig: Path,
+    plan: Plan,
+    concurrency: Sequence[int],
+    round_number: int,
+) -> tuple[list[GoFloorResult], float]:
+    """Run a floor program (the Go floor, or the Python floor's command) on `plan`."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="gofloor-plan-") as plan_file:
         json.dump(plan.document(concurrency), plan_file)
         plan_file.flush()
         finished = subprocess.run(
-            [str(binary), "-kubeconfig", str(kubeconfig), "-plan", plan_file.name],
+            [*program, "--kubeconfig", str(kubeconfig), "--plan", plan_file.name],
+            cwd=MODULE_DIR.parent.parent,
             capture_output=True,
             text=True,
             check=False,
             timeout=RUN_TIMEOUT_SECONDS,
         )
     if finished.returncode != 0:
-        raise RuntimeError(f"the Go floor failed: {finished.stderr.strip()[-2000:]}")
+        raise RuntimeError(f"{program[-1]} failed: {finished.stderr.strip()[-2000:]}")
     results, startup = [], 0.0
     for line in finished.stdout.splitlines():
         record = json.loads(line)

@@ -61,6 +61,7 @@ class OperatorProcess:
         record: OperatorRecord,
         epoch: float,
         stop_grace_seconds: float,
+        metrics_address: str = "",
     ) -> None:
         self._health_port = free_port()
         self._command = [
@@ -78,7 +79,7 @@ class OperatorProcess:
             "--health-address",
             f"127.0.0.1:{self._health_port}",
             "--metrics-address",
-            "",
+            metrics_address,
         ]
         self._log_path = log_path
         self.record = record
@@ -107,6 +108,11 @@ class OperatorProcess:
         self._sampling.set()
         self._sampler = threading.Thread(target=self._sample, args=(self._popen.pid,), daemon=True)
         self._sampler.start()
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
 
     def cpu_seconds(self) -> float:
         """User and system CPU seconds the running process has used since it started."""

@@ -131,6 +131,54 @@ def _cpu_row(
     )
 
 
+def _milliseconds(values: list[float]) -> str:
+    """Seconds as milliseconds: the median, and the range when there are several."""
+    if len(values) == 1:
+        return f"{values[0] * 1000:.3f} ms"
+    low, high = min(values) * 1000, max(values) * 1000
+    return f"{statistics.median(values) * 1000:.3f} ms ({low:.3f}-{high:.3f})"
+
+
+def _request_cost_rows(size: SizeResult, go_fan_out: Best | None, go_rotation: Best | None) -> list[Row]:
+    """Client CPU per request of the one-thread loops beside the floors' per write, measured
+    in the same run: a floor should cost about what a bare request does."""
+    n = size.namespaces
+    loops = Row(
+        "client CPU per request: one-thread loop (Python urllib3 + json; Go client-go)",
+        n,
+        "",
+        _milliseconds(size.request_loop_python),
+        "",
+        "",
+        None,
+        _milliseconds(size.request_loop_go) if size.request_loop_go else "",
+    )
+    table = [loops]
+    for scenario, cpu, go, writes in (
+        ("fan-out", size.floor_fan_out_cpu, go_fan_out, 2 * n),
+        ("rotation", size.floor_rotation_cpu, go_rotation, n),
+    ):
+        per_write = [seconds / writes for seconds in cpu]
+        go_per_write = [seconds / writes for seconds in go.cpu_seconds] if go is not None else []
+        loop = statistics.median(size.request_loop_python)
+        table.append(
+            Row(
+                f"client CPU per write: floors, {scenario}",
+                n,
+                "",
+                _milliseconds(per_write),
+                f"{statistics.median(per_write) / loop:.2f}x the Python loop",
+                "",
+                None,
+                f"{_milliseconds(go_per_write)} at {go.concurrency}" if go is not None else "",
+                f"{statistics.median(go_per_write) / statistics.median(size.request_loop_go):.2f}x the Go loop"
+                if go is not None and size.request_loop_go
+                else "",
+            )
+        )
+    return table
+
+
 def _sweep_row(scenario: str, namespaces: int, results: list[GoFloorResult]) -> Row | None:
     """The Go floor's median seconds at each concurrency of the sweep."""
     found = best(results, scenario)
@@ -207,6 +255,7 @@ def _size_rows(size: SizeResult) -> list[Row]:
             python_floor=size.floor_fan_out_cpu,
         ),
         _cpu_row("rotation", n, size.rotation_cpu, go_rotation, python_floor=size.floor_rotation_cpu),
+        *_request_cost_rows(size, go_fan_out, go_rotation),
         _round_writes_row(size),
         _cold_writes_row(size),
     ]

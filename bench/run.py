@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import many_credentials, scenarios, workload
+from bench import many_credentials, request_loop, scenarios, workload
 from bench.audit import (
     RequestCount,
     count_requests,
@@ -90,6 +90,8 @@ class Settings:
     many_credentials_namespaces: int = 0
     # The Go floor's concurrency sweep; empty: no Go floor.
     go_floor_concurrency: tuple[int, ...] = ()
+    # Requests of each one-thread request loop.
+    request_loop_requests: int = request_loop.LOOP_REQUESTS
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ class SizeResult:
     fan_out: list[float] = field(default_factory=list)
     floor_rotation: list[float] = field(default_factory=list)
     rotation: list[float] = field(default_factory=list)
-    # The Python floor's writer threads' CPU seconds.
+    # The Python floor's CPU seconds (its own process's).
     floor_fan_out_cpu: list[float] = field(default_factory=list)
     floor_rotation_cpu: list[float] = field(default_factory=list)
     # What each round's operator asked of the API server (None without an audit log).
@@ -125,6 +127,9 @@ class SizeResult:
     cold: list[ColdStart] = field(default_factory=list)
     go_floor: list[GoFloorResult] = field(default_factory=list)
     go_floor_startup: list[float] = field(default_factory=list)
+    # Client CPU seconds per request of the one-thread request loops, once a round.
+    request_loop_python: list[float] = field(default_factory=list)
+    request_loop_go: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -436,11 +441,10 @@ class SizeRun:
         """The floors alone, then a new operator process: fan-out and rotation of each; then
         a cold fan-out. Returns the cold start's operator, still running."""
         kube, concurrency = self.kube, self.settings.concurrency
-        fan_out = scenarios.measure_floor(
-            kube, lambda: workload.floor_fan_out(kube, self.names, concurrency)
-        )
-        rotation = scenarios.measure_floor(
-            kube, lambda: workload.floor_rotation(kube, self.names, concurrency)
+        self.measure_request_loops(result)
+        fan_out, rotation = scenarios.measure_floor(
+            kube,
+            lambda: workload.python_floor(self.cluster.admin_kubeconfig, self.names, concurrency),
         )
         result.floor_fan_out.append(fan_out.seconds)
         result.floor_fan_out_cpu.append(fan_out.cpu_seconds)
@@ -501,6 +505,17 @@ class SizeRun:
             operator.stop()
             raise
         return figures, operator
+
+    def measure_request_loops(self, result: SizeResult) -> None:
+        """What one request costs each language's bare client here, now: the floors' yardstick."""
+        request_loop.prepare(self.kube)
+        requests = self.settings.request_loop_requests
+        python = request_loop.python_loop(self.cluster.admin_kubeconfig, requests)
+        result.request_loop_python.append(python.cpu_per_request)
+        build = self.run.go_floor_build
+        if build is not None:
+            go = request_loop.go_loop(build.binary, self.cluster.admin_kubeconfig, requests)
+            result.request_loop_go.append(go.cpu_per_request)
 
     def measure_go_floor(self, result: SizeResult, round_number: int) -> None:
         """The Go floor's sweep under the observer's watches; it leaves the cluster as it found it."""

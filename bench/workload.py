@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from bench import go_floor
@@ -19,7 +20,6 @@ from bench.cluster import (
     list_all,
     merge_patch,
     run_concurrently,
-    run_timed,
     secret_body,
 )
 from regcred.errors import NotFoundError
@@ -55,13 +55,12 @@ __all__ = [
     "delete_tenant",
     "everywhere",
     "expected_content",
-    "floor_fan_out",
-    "floor_rotation",
     "floor_secret",
     "go_floor_plan",
     "has_replica_entry",
     "is_current_replica",
     "lists_secret",
+    "python_floor",
     "replica_content",
     "replicas_current",
     "reset_floor",
@@ -302,16 +301,27 @@ def _floor_secret(generation: int) -> JsonObject:
     return floor_secret(FLOOR_SECRET_NAME, CREDENTIAL, expected_content(generation))
 
 
-def floor_fan_out(kube: KubeClient, namespaces: Iterable[str], concurrency: int) -> Timing:
-    """One Secret create and one ServiceAccount patch per namespace, timed."""
-    body = _floor_secret(0)
-    account_patch = {"imagePullSecrets": [{"name": FLOOR_SECRET_NAME}]}
-
-    def write(namespace: str) -> None:
-        kube.request("POST", f"/api/v1/namespaces/{namespace}/secrets", body=body)
-        merge_patch(kube, f"/api/v1/namespaces/{namespace}/serviceaccounts/default", account_patch)
-
-    return run_timed(write, namespaces, concurrency)
+def python_floor(
+    kubeconfig: Path, namespaces: Iterable[str], concurrency: int
+) -> tuple[Timing, Timing]:
+    """The Python floor's fan-out (one Secret create and one ServiceAccount patch per
+    namespace), then its rotation (one Secret update per namespace), in a process of its
+    own at `concurrency`; the wall and CPU seconds of each."""
+    names = list(namespaces)
+    plan = go_floor.Plan()
+    created = plan.body("fan-out", _floor_secret(0))
+    updated = plan.body("rotation", _floor_secret(1))
+    listed = plan.body("account", {"imagePullSecrets": [{"name": FLOOR_SECRET_NAME}]})
+    plan.scenario(
+        "fan-out",
+        ([go_floor.create_secret(ns, created), go_floor.patch_account(ns, listed)] for ns in names),
+    )
+    plan.scenario("rotation", ([go_floor.update_secret(ns, updated)] for ns in names))
+    results, _ = go_floor.run_program(
+        go_floor.python_floor_program(), kubeconfig, plan, (concurrency,), 0
+    )
+    timings = {result.scenario: Timing(result.seconds, result.cpu_seconds) for result in results}
+    return timings["fan-out"], timings["rotation"]
 
 
 def reset_floor(kube: KubeClient, namespaces: Iterable[str], concurrency: int) -> None:
@@ -327,18 +337,6 @@ def reset_floor(kube: KubeClient, namespaces: Iterable[str], concurrency: int) -
         )
 
     run_concurrently(undo, namespaces, concurrency)
-
-
-def floor_rotation(kube: KubeClient, namespaces: Iterable[str], concurrency: int) -> Timing:
-    """One Secret update per namespace, timed."""
-    body = _floor_secret(1)
-
-    def write(namespace: str) -> None:
-        kube.request(
-            "PUT", f"/api/v1/namespaces/{namespace}/secrets/{FLOOR_SECRET_NAME}", body=body
-        )
-
-    return run_timed(write, namespaces, concurrency)
 
 
 def go_floor_plan(namespaces: Iterable[str]) -> go_floor.Plan:

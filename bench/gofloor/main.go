@@ -35,7 +35,7 @@ var processStart = time.Now()
 // Write is one request. Body names an entry of Plan.Bodies: a Secret for create and
 // update, a JSON merge patch for patch-account; delete needs none.
 type Write struct {
-	Op        string `json:"op"` // create-secret, update-secret, delete-secret, patch-account
+	Op        string `json:"op"` // create-secret, update-secret, delete-secret, patch-account, patch-configmap
 	Namespace string `json:"namespace"`
 	Name      string `json:"name,omitempty"`
 	Body      string `json:"body,omitempty"`
@@ -144,7 +144,7 @@ func (f *floor) decodeBodies(plan Plan) error {
 						return fmt.Errorf("body %q is not a Secret: %w", write.Body, err)
 					}
 					f.secrets[write.Body] = secret
-				case "patch-account":
+				case "patch-account", "patch-configmap":
 					f.patches[write.Body] = body
 				}
 			}
@@ -206,6 +206,12 @@ func (f *floor) write(ctx context.Context, write Write) error {
 		return f.client.CoreV1().Secrets(write.Namespace).Delete(ctx, write.Name, metav1.DeleteOptions{})
 	case "patch-account":
 		_, err := f.client.CoreV1().ServiceAccounts(write.Namespace).Patch(
+			ctx, write.Name, types.MergePatchType, f.patches[write.Body], metav1.PatchOptions{})
+		return err
+	case "patch-configmap":
+		// The request loop: one small merge patch after another, at concurrency 1, the
+		// per-request cost of the client itself.
+		_, err := f.client.CoreV1().ConfigMaps(write.Namespace).Patch(
 			ctx, write.Name, types.MergePatchType, f.patches[write.Body], metav1.PatchOptions{})
 		return err
 	}

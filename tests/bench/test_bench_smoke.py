@@ -33,6 +33,9 @@ SCENARIOS = (
     "CPU-s per 1000 namespaces: fan-out, warm",
     "CPU-s per 1000 namespaces: fan-out, cold",
     "CPU-s per 1000 namespaces: rotation",
+    "client CPU per request: one-thread loop",
+    "client CPU per write: floors, fan-out",
+    "client CPU per write: floors, rotation",
     "writes per round",
     "writes in cold fan-out",
     "cold start: first write after process start",
@@ -115,6 +118,8 @@ def test_the_benchmark_prints_and_writes_every_scenario(
         "--go-floor-concurrency",
         "2",
         "4",
+        "--request-loop",
+        "50",
         "--results-dir",
         str(tmp_path),
     ]
