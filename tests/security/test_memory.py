@@ -15,11 +15,9 @@ peak with the tenant's Secrets must stay within a fifth of the same start withou
 from __future__ import annotations
 
 import base64
-import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -27,12 +25,13 @@ import pytest
 from kubernetes import client
 from reliability.harness import READY_LOG_LINE, OperatorProcess
 
-from e2e.conftest import CRD_NAMES, CRDS, Kubectl, poll
+from e2e.conftest import Kubectl, poll
 from e2e.objects import SERVER, replica
 from e2e.tenancy import TenantWorld, refused
 from regcred.models import API_GROUP, API_VERSION, TENANT_KIND, TENANT_PLURAL
 from regcred.planning.plan import CREDENTIAL_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE
-from testcluster import EXTERNAL_KUBECONFIG_ENV, Cluster, local_cluster
+from security.conftest import install_crds, own_control_plane
+from testcluster import Cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -49,24 +48,13 @@ START_TIMEOUT_SECONDS = 120.0
 MAX_GROWTH = 0.20
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    """A control plane of this module's own (thrown away whole): the operator process must be alone on it."""
-    if os.environ.get(EXTERNAL_KUBECONFIG_ENV):
-        pytest.skip("measures an operator process that must be the only operator: needs a local control plane")
-    with local_cluster() as started:
-        yield started
+cluster = own_control_plane("measures an operator process that must be the only operator: needs a local control plane")
 
-
-@pytest.fixture(scope="module")
-def kubectl(cluster: Cluster, control_plane_bin: Path) -> Kubectl:
-    return Kubectl(control_plane_bin / "kubectl", cluster.kubeconfig)
 
 
 @pytest.fixture(scope="module")
 def operator_namespace(cluster: Cluster, kubectl: Kubectl) -> str:
-    kubectl("apply", "--server-side", "--force-conflicts", "-k", str(CRDS))
-    kubectl("wait", "--for=condition=Established", *(f"crd/{name}" for name in CRD_NAMES), "--timeout=60s")
+    install_crds(kubectl)
     name = f"regcred-mem-{uuid.uuid4().hex[:8]}"
     cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     return name

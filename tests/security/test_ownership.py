@@ -11,7 +11,6 @@ configured for tenants: the end-to-end tier's session operator must not act here
 from __future__ import annotations
 
 import base64
-import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -21,13 +20,14 @@ import pytest
 import yaml
 from kubernetes import client, watch
 
-from e2e.conftest import CRD_NAMES, CRDS, DEPLOY, Kubectl, OperatorHandle, poll, session_identity_objects
+from e2e.conftest import DEPLOY, Kubectl, OperatorHandle, poll, session_identity_objects
 from e2e.objects import SERVER, has_default_sa, pull_secret_names
 from e2e.tenancy import TENANT_LABEL, TenantWorld, apply_objects, bounded_world, refused
 from regcred.config import OperatorConfig
 from regcred.kube.paths import credential_key
 from regcred.models import API_GROUP, API_VERSION, TENANT_KIND, TENANT_PLURAL
-from testcluster import EXTERNAL_KUBECONFIG_ENV, Cluster, local_cluster
+from security.conftest import install_crds, own_control_plane
+from testcluster import Cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -39,23 +39,13 @@ LONG_NAMESPACE_LENGTH = 56
 
 
 # -- a control plane and an operator for tenants, for this module alone ------------------
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    if os.environ.get(EXTERNAL_KUBECONFIG_ENV):
-        pytest.skip("these tests run their own operator, which must be the only one: they need a local control plane")
-    with local_cluster() as started:
-        yield started
+cluster = own_control_plane("these tests run their own operator, which must be the only one: they need a local control plane")
 
-
-@pytest.fixture(scope="module")
-def kubectl(cluster: Cluster, control_plane_bin: Path) -> Kubectl:
-    return Kubectl(control_plane_bin / "kubectl", cluster.kubeconfig)
 
 
 @pytest.fixture(scope="module")
 def operator(cluster: Cluster, kubectl: Kubectl) -> Iterator[OperatorHandle]:
-    kubectl("apply", "--server-side", "--force-conflicts", "-k", str(CRDS))
-    kubectl("wait", "--for=condition=Established", *(f"crd/{name}" for name in CRD_NAMES), "--timeout=60s")
+    install_crds(kubectl)
     namespace = f"regcred-sec-{uuid.uuid4().hex[:8]}"
     cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     # deploy/'s RBAC: among it, the roles that give `edit` TenantRegistryCredentials.

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -25,12 +24,13 @@ import pytest
 import yaml
 from kubernetes import client
 
-from e2e.conftest import CRD_NAMES, CRDS, Kubectl, OperatorHandle, poll, token_kubeconfig
+from e2e.conftest import CRDS, Kubectl, OperatorHandle, poll, token_kubeconfig
 from e2e.objects import SERVER, has_default_sa
 from e2e.tenancy import TENANT_LABEL
 from regcred.config import OperatorConfig
 from regcred.models import API_GROUP, API_VERSION, TENANT_KIND, TENANT_PLURAL
-from testcluster import EXTERNAL_KUBECONFIG_ENV, Cluster, local_cluster
+from security.conftest import install_crds, own_control_plane
+from testcluster import Cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -39,19 +39,12 @@ PLUGIN = Path(sys.executable).parent / "kubectl-regcred"
 CREDENTIAL = "pull"
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    if os.environ.get(EXTERNAL_KUBECONFIG_ENV):
-        pytest.skip("these tests run their own operator, which must be the only one: they need a local control plane")
-    with local_cluster() as started:
-        yield started
+cluster = own_control_plane("these tests run their own operator, which must be the only one: they need a local control plane")
 
 
 @pytest.fixture(scope="module")
-def operator(cluster: Cluster, control_plane_bin: Path) -> Iterator[OperatorHandle]:
-    kubectl = Kubectl(control_plane_bin / "kubectl", cluster.kubeconfig)
-    kubectl("apply", "--server-side", "-k", str(CRDS))
-    kubectl("wait", "--for=condition=Established", *(f"crd/{name}" for name in CRD_NAMES), "--timeout=60s")
+def operator(cluster: Cluster, kubectl: Kubectl) -> Iterator[OperatorHandle]:
+    install_crds(kubectl)
     kubectl("apply", "--server-side", "-f", str(TENANT_ROLES))
     namespace = f"regcred-sec-{uuid.uuid4().hex[:6]}"
     cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))

@@ -11,7 +11,6 @@ credentials and no other test's operator is reconfigured.
 from __future__ import annotations
 
 import base64
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,11 +19,12 @@ import pytest
 from fakeregistry import RecordingRegistry, Tarpit
 from kubernetes import client
 
-from e2e.conftest import CRD_NAMES, CRDS, Kubectl, OperatorHandle, poll
+from e2e.conftest import CRDS, Kubectl, OperatorHandle, poll
 from e2e.tenancy import TENANT_LABEL, TenantWorld, refused
 from regcred.config import OperatorConfig
 from regcred.models import API_GROUP, API_VERSION, TENANT_KIND, TENANT_PLURAL
-from testcluster import EXTERNAL_KUBECONFIG_ENV, Cluster, local_cluster
+from security.conftest import install_crds, own_control_plane
+from testcluster import Cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -34,21 +34,13 @@ VERIFY = {"enabled": True, "intervalMinutes": 5}
 REVEALING = ("HTTP", "401", "403", "connect", "refused the", "timed out", "realm", "token service", "TLS")
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    """A control plane for this module alone: its operator must be the only one answering tenants here."""
-    if os.environ.get(EXTERNAL_KUBECONFIG_ENV):
-        pytest.skip("these tests reconfigure the only operator of the cluster: they need a local control plane")
-    with local_cluster() as started:
-        yield started
+cluster = own_control_plane("these tests reconfigure the only operator of the cluster: they need a local control plane")
 
 
 @pytest.fixture(scope="module")
-def platform(cluster: Cluster, control_plane_bin) -> Iterator[Callable[..., OperatorHandle]]:
+def platform(cluster: Cluster, kubectl: Kubectl) -> Iterator[Callable[..., OperatorHandle]]:
     """`platform(**settings)` (re)starts the module's operator: a tenant label, and those settings."""
-    kubectl = Kubectl(control_plane_bin / "kubectl", cluster.kubeconfig)
-    kubectl("apply", "--server-side", "-k", str(CRDS))
-    kubectl("wait", "--for=condition=Established", *(f"crd/{name}" for name in CRD_NAMES), "--timeout=60s")
+    install_crds(kubectl)
     kubectl("apply", "--server-side", "-f", str(TENANT_ROLES))
     operator_namespace = f"regcred-sec-{uuid.uuid4().hex[:6]}"
     cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=operator_namespace)))
