@@ -56,9 +56,10 @@ class ReconcileStats:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        # Where each credential's namespace passes went: a tenant's credential must
-        # never pass over another tenant's namespaces, whatever it names.
-        self._passed: dict[str, set[str]] = {}
+        # Where each credential's namespace passes went, and how often: a tenant's
+        # credential must never pass over another tenant's namespaces, whatever it names,
+        # and a namespace planned twice without a change in between is wasted CPU.
+        self._passed: dict[str, Counter[str]] = {}
 
     def count(self, counter: str, amount: int = 1) -> None:
         with self._lock:
@@ -67,12 +68,17 @@ class ReconcileStats:
     def count_pass(self, credential: str, namespace: str) -> None:
         with self._lock:
             self.namespace_passes += 1
-            self._passed.setdefault(credential, set()).add(namespace)
+            self._passed.setdefault(credential, Counter())[namespace] += 1
 
     def namespaces_passed(self, credential: str) -> set[str]:
         """The namespaces this credential's passes went over since it was last forgotten."""
         with self._lock:
             return set(self._passed.get(credential, ()))
+
+    def passes_by_namespace(self, credential: str) -> Counter[str]:
+        """How many passes this credential made over each namespace since it was last forgotten."""
+        with self._lock:
+            return Counter(self._passed.get(credential, ()))
 
     def forget(self, credential: str) -> None:
         with self._lock:
