@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields, replace
 
 from regcred.controller.caches import Caches
 from regcred.errors import ConflictError
-from regcred.kube.client import KubeClient
+from regcred.kube.client import JsonObject, KubeClient
 from regcred.kube.reads import read_secret_state, read_service_account_state
 from regcred.kube.writes import apply_write
 from regcred.metrics import Metrics
@@ -28,6 +28,7 @@ from regcred.planning.plan import (
     SecretState,
     SecretUpdate,
     ServiceAccountEdit,
+    Write,
     plan_namespace,
 )
 
@@ -143,28 +144,38 @@ class Applier:
     def apply(self, plan: NamespacePlan, credential: str) -> None:
         for write in plan.writes:
             self.count_write(*_WRITE_LABELS[type(write)])
+            informer = (
+                self._caches.service_account_informer
+                if isinstance(write, ServiceAccountEdit)
+                else self._caches.replica_informer
+            )
             try:
-                result = apply_write(self._client, write)
+                # The watch echo of this write is no change to plan again for.
+                with informer.writing((write.namespace, write.name)):
+                    result = apply_write(self._client, write)
+                    self._write_through(write, result)
             except ConflictError:
                 if isinstance(write, SecretCreate):
                     self._learn_existing(write.namespace, write.name)
                 raise
-            match write:
-                case SecretDelete():
-                    self._caches.replica_informer.forget((write.namespace, write.name), write.resource_version)
-                case SecretCreate() | SecretUpdate():
-                    assert result is not None
-                    self._caches.replica_informer.observe(result)
-                    self._caches.foreign.drop(write.namespace, write.name)
-                case ServiceAccountEdit():
-                    assert result is not None
-                    self._caches.service_account_informer.observe(result)
             resource, verb = _WRITE_LABELS[type(write)]
             self.tally.add(credential, verb, resource)
             log.debug(
                 "%s %s %s/%s", verb, resource, write.namespace, write.name,
                 extra={"credential": credential, "namespace": write.namespace},
             )
+
+    def _write_through(self, write: Write, result: JsonObject | None) -> None:
+        match write:
+            case SecretDelete():
+                self._caches.replica_informer.forget((write.namespace, write.name), write.resource_version)
+            case SecretCreate() | SecretUpdate():
+                assert result is not None
+                self._caches.replica_informer.observe(result)
+                self._caches.foreign.drop(write.namespace, write.name)
+            case ServiceAccountEdit():
+                assert result is not None
+                self._caches.service_account_informer.observe(result)
 
     def _with_data(self, view: NamespaceView, name: str) -> NamespaceView:
         """The view with the type and data digest of the Secret the plan may write to.
