@@ -298,3 +298,45 @@ def test_a_value_from_metadata_keeps_what_was_read_at_the_same_version():
     assert informer.get("x") == ("5", "digest")
     informer.observe(obj("x", "6"))  # someone else's write: data unknown
     assert informer.get("x") == ("6", None)
+
+
+# -- the echo of our own writes -----------------------------------------------------
+CHANGED_BY_SOMEONE = event("MODIFIED", obj("x", "12", team="b"))
+
+
+@pytest.mark.parametrize(
+    ("response_first", "stream", "written", "expected"),
+    [
+        # the echo of our create beats its response: no change to plan again for
+        (False, [event("ADDED", obj("x", "11"))], "11", []),
+        # the response first, then its echo: the same value, no change either
+        (True, [event("ADDED", obj("x", "11"))], "11", []),
+        # someone else changed it after our write: one change, from what we wrote
+        (False, [event("ADDED", obj("x", "11")), CHANGED_BY_SOMEONE], "11", [("x", "a", "b")]),
+        (True, [event("ADDED", obj("x", "11")), CHANGED_BY_SOMEONE], "11", [("x", "a", "b")]),
+        # our write failed (no response) while someone else created it: their change
+        (False, [event("ADDED", obj("x", "11"))], None, [("x", None, "a")]),
+        # someone deleted what we had just written
+        (False, [event("ADDED", obj("x", "11")), event("DELETED", obj("x", "12"))], "11",
+         [("x", "a", None)]),
+    ],
+)
+def test_a_write_holds_the_change_callback_of_its_own_echo(response_first, stream, written, expected):
+    api = ScriptedApi(lists=[[page([], "10")]], watches=[stream])
+    changes: list[tuple[str, str | None, str | None]] = []
+    client: Any = api
+    informer: Informer[str, str] = Informer(
+        client, PATH, key=by_name, project=lambda item: item["metadata"]["labels"]["team"],
+        on_change=lambda key, old, new: changes.append((key, old, new)), watch_seconds=60,
+    )
+    with informer.writing("x"):
+        if response_first:
+            informer.observe(obj("x", written))
+        informer.start()
+        assert api.script_spent.wait(SETTLE_SECONDS)
+        assert changes == []  # held while the write is in flight
+        if written is not None and not response_first:
+            informer.observe(obj("x", written))
+    informer.stop()
+    informer.join(SETTLE_SECONDS)
+    assert changes == expected

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields, replace
 
 from regcred.controller.caches import Caches
 from regcred.errors import ConflictError
-from regcred.kube.client import KubeClient
+from regcred.kube.client import JsonObject, KubeClient
 from regcred.kube.reads import read_secret_state, read_service_account_state
 from regcred.kube.writes import apply_write
 from regcred.metrics import Metrics
@@ -28,6 +28,7 @@ from regcred.planning.plan import (
     SecretState,
     SecretUpdate,
     ServiceAccountEdit,
+    Write,
     plan_namespace,
 )
 
@@ -56,9 +57,10 @@ class ReconcileStats:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        # Where each credential's namespace passes went: a tenant's credential must
-        # never pass over another tenant's namespaces, whatever it names.
-        self._passed: dict[str, set[str]] = {}
+        # Where each credential's namespace passes went, and how often: a tenant's
+        # credential must never pass over another tenant's namespaces, whatever it names,
+        # and a namespace planned twice without a change in between is wasted CPU.
+        self._passed: dict[str, Counter[str]] = {}
 
     def count(self, counter: str, amount: int = 1) -> None:
         with self._lock:
@@ -67,12 +69,17 @@ class ReconcileStats:
     def count_pass(self, credential: str, namespace: str) -> None:
         with self._lock:
             self.namespace_passes += 1
-            self._passed.setdefault(credential, set()).add(namespace)
+            self._passed.setdefault(credential, Counter())[namespace] += 1
 
     def namespaces_passed(self, credential: str) -> set[str]:
         """The namespaces this credential's passes went over since it was last forgotten."""
         with self._lock:
             return set(self._passed.get(credential, ()))
+
+    def passes_by_namespace(self, credential: str) -> Counter[str]:
+        """How many passes this credential made over each namespace since it was last forgotten."""
+        with self._lock:
+            return Counter(self._passed.get(credential, ()))
 
     def forget(self, credential: str) -> None:
         with self._lock:
@@ -137,28 +144,38 @@ class Applier:
     def apply(self, plan: NamespacePlan, credential: str) -> None:
         for write in plan.writes:
             self.count_write(*_WRITE_LABELS[type(write)])
+            informer = (
+                self._caches.service_account_informer
+                if isinstance(write, ServiceAccountEdit)
+                else self._caches.replica_informer
+            )
             try:
-                result = apply_write(self._client, write)
+                # The watch echo of this write is no change to plan again for.
+                with informer.writing((write.namespace, write.name)):
+                    result = apply_write(self._client, write)
+                    self._write_through(write, result)
             except ConflictError:
                 if isinstance(write, SecretCreate):
                     self._learn_existing(write.namespace, write.name)
                 raise
-            match write:
-                case SecretDelete():
-                    self._caches.replica_informer.forget((write.namespace, write.name), write.resource_version)
-                case SecretCreate() | SecretUpdate():
-                    assert result is not None
-                    self._caches.replica_informer.observe(result)
-                    self._caches.foreign.drop(write.namespace, write.name)
-                case ServiceAccountEdit():
-                    assert result is not None
-                    self._caches.service_account_informer.observe(result)
             resource, verb = _WRITE_LABELS[type(write)]
             self.tally.add(credential, verb, resource)
             log.debug(
                 "%s %s %s/%s", verb, resource, write.namespace, write.name,
                 extra={"credential": credential, "namespace": write.namespace},
             )
+
+    def _write_through(self, write: Write, result: JsonObject | None) -> None:
+        match write:
+            case SecretDelete():
+                self._caches.replica_informer.forget((write.namespace, write.name), write.resource_version)
+            case SecretCreate() | SecretUpdate():
+                assert result is not None
+                self._caches.replica_informer.observe(result)
+                self._caches.foreign.drop(write.namespace, write.name)
+            case ServiceAccountEdit():
+                assert result is not None
+                self._caches.service_account_informer.observe(result)
 
     def _with_data(self, view: NamespaceView, name: str) -> NamespaceView:
         """The view with the type and data digest of the Secret the plan may write to.

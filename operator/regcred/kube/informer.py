@@ -10,6 +10,12 @@ Secondary indexes (client-go's indexers) map each cached value to index values, 
 "the replicas in namespace X" or "the credentials that read Secret Y" are lookups,
 not scans.
 
+A write the operator makes (`writing`) holds the key's change callbacks until its
+response is written through: the watch echo of that very write often beats the response,
+and would call back for a change the writer already knows of. A held change calls back
+when the write ends, unless every version the stream delivered meanwhile is one the
+operator wrote (a failed write, or anyone else's change, still calls back).
+
 Write-through (`observe`) never replaces a newer cached version, and never brings back
 a deleted object: a key absent from the cache is only written through at a version
 newer than everything the stream has delivered (a deletion included), or than the
@@ -26,7 +32,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 from regcred.errors import GoneError, KubeError
@@ -94,6 +101,13 @@ class Informer(Generic[K, V]):
         self._tombstones: dict[K, int] = {}
         self._tombstone_heap: list[tuple[int, int, K]] = []
         self._tombstone_count = 0
+        # Keys being written by the operator: how many writes are in flight, the versions
+        # they wrote and the last value written, and the change callbacks held meanwhile
+        # (the value before the first, the versions delivered).
+        self._writes_in_flight: dict[K, int] = {}
+        self._written: dict[K, set[int | None]] = {}
+        self._written_value: dict[K, V] = {}
+        self._held: dict[K, tuple[V | None, set[int | None]]] = {}
         self._indexers = dict(indexers or {})
         # index name -> index value -> keys
         self._indexes: dict[str, dict[str, set[K]]] = {name: {} for name in self._indexers}
@@ -133,9 +147,45 @@ class Informer(Generic[K, V]):
             return len(self._items)
 
     # -- write-through ---------------------------------------------------------
+    @contextmanager
+    def writing(self, key: K) -> Iterator[None]:
+        """Hold `key`'s change callbacks while the operator writes it (see the module's doc)."""
+        with self._lock:
+            self._writes_in_flight[key] = self._writes_in_flight.get(key, 0) + 1
+            self._written.setdefault(key, set())
+        try:
+            yield
+        finally:
+            self._end_write(key)
+
+    def _end_write(self, key: K) -> None:
+        with self._lock:
+            self._writes_in_flight[key] -= 1
+            if self._writes_in_flight[key]:
+                return
+            del self._writes_in_flight[key]
+            written = self._written.pop(key)
+            written_value = self._written_value.pop(key, None)
+            held = self._held.pop(key, None)
+            if held is None:
+                return
+            old, delivered = held
+            if delivered <= written:
+                return  # only the echo of our own writes
+            # A change since our write: told as one from what we wrote, which we know of.
+            if written_value is not None:
+                old = written_value
+            new = self._items.get(key)
+        self._notify(key, old, new)
+
     def observe(self, obj: JsonObject) -> None:
         """Record an object the operator just wrote, before its watch event arrives."""
-        self.observe_state(self._key(obj), self._project(obj), _resource_version(obj))
+        key, value, version = self._key(obj), self._project(obj), _resource_version(obj)
+        with self._lock:
+            if key in self._written:
+                self._written[key].add(_version_number(version))
+                self._written_value[key] = value
+        self.observe_state(key, value, version)
 
     def observe_state(self, key: K, value: V, resource_version: str) -> None:
         """Record an already projected value the operator just read or wrote.
@@ -233,11 +283,20 @@ class Informer(Generic[K, V]):
                 self._items[key] = value
                 self._versions[key] = version or 0
                 self._index(key, value)
-        if notify and old != value and self._on_change is not None:
-            try:
-                self._on_change(key, old, value)
-            except Exception:  # a bad callback must not kill the watch
-                log.exception("informer %s: change callback failed", self.name)
+            if notify and key in self._writes_in_flight:
+                first_old, delivered = self._held.get(key, (old, set()))
+                self._held[key] = (first_old, delivered | {version})
+                return
+        if notify and old != value:
+            self._notify(key, old, value)
+
+    def _notify(self, key: K, old: V | None, new: V | None) -> None:
+        if old == new or self._on_change is None:
+            return
+        try:
+            self._on_change(key, old, new)
+        except Exception:  # a bad callback must not kill the watch
+            log.exception("informer %s: change callback failed", self.name)
 
     def _newer(self, key: K, old: V | None, version: int | None, write_through: bool) -> bool:
         """Whether a value at `version` may replace what the cache holds for `key` (lock held)."""
