@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -31,6 +32,15 @@ TEST_PASSWORD = "'quickstart-test-password'"
 # The tenant of the multi-tenant quick start: the group its admin RoleBinding names.
 TENANT_USER = "team-a-developer"
 TENANT_GROUP = "team-a"
+
+
+def delete_quickstart_credentials(kubectl: Callable[..., object]) -> None:
+    """The credentials the quick starts create, deleted first and waited for: their cleanup
+    needs the operator, which the caller removes afterwards."""
+    kubectl("delete", "registrycredential", "acme", "--ignore-not-found", "--timeout=120s")
+    kubectl(
+        "-n", "team-a-ci", "delete", "tenantregistrycredential", "harbor", "--ignore-not-found", "--timeout=120s"
+    )
 
 
 def quickstart_blocks(text: str | None = None) -> dict[str, str]:

@@ -21,6 +21,7 @@ import pytest
 from readme_quickstart import (
     REPO,
     as_user_writes_it,
+    delete_quickstart_credentials,
     impersonating_kubeconfig,
     quickstart_blocks,
     run_block,
@@ -58,16 +59,7 @@ def readme_operator(kubectl, cluster, operator_with: Callable[..., object]) -> I
     )
     yield
     # Credentials first, waiting for their cleanup, while the operator still runs.
-    kubectl("delete", "registrycredential", "acme", "--ignore-not-found", "--timeout=120s")
-    kubectl(
-        "-n",
-        "team-a-ci",
-        "delete",
-        "tenantregistrycredential",
-        "harbor",
-        "--ignore-not-found",
-        "--timeout=120s",
-    )
+    delete_quickstart_credentials(kubectl)
     for name in (*README_NAMESPACES, OTHER_TENANT_NAMESPACE, OPERATOR_NAMESPACE):
         kubectl("delete", "namespace", name, "--ignore-not-found", "--timeout=50s")
 

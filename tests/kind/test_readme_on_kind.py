@@ -25,6 +25,7 @@ from regcred_dev.kind import KindCluster, load_image
 from readme_quickstart import (
     as_user_writes_it,
     checkout_layout,
+    delete_quickstart_credentials,
     impersonating_kubeconfig,
     quickstart_blocks,
     run_block,
@@ -73,16 +74,7 @@ def checkout(
     yield Checkout(folder, kubectl, operator_image)
     # The uninstall order that leaves nothing behind: credentials (and their cleanup,
     # which needs the operator) first, then the install.
-    kubectl("delete", "registrycredential", "acme", "--ignore-not-found", "--timeout=120s")
-    kubectl(
-        "-n",
-        "team-a-ci",
-        "delete",
-        "tenantregistrycredential",
-        "harbor",
-        "--ignore-not-found",
-        "--timeout=120s",
-    )
+    delete_quickstart_credentials(kubectl)
     for name in README_NAMESPACES:
         kubectl("delete", "namespace", name, "--ignore-not-found", "--timeout=120s")
     overlay = folder / ("my-platform" if (folder / "my-platform").exists() else "my-install")
