@@ -26,6 +26,7 @@ from e2e.tenancy import TENANT_LABEL, TenantWorld, apply_objects, bounded_world,
 from regcred.config import OperatorConfig
 from regcred.kube.paths import credential_key
 from regcred.models import API_GROUP, API_VERSION, TENANT_KIND, TENANT_PLURAL
+from regcred.planning.plan import ADDED_PULL_SECRETS_ANNOTATION
 from security.conftest import install_crds, own_control_plane
 from testcluster import Cluster
 
@@ -36,6 +37,8 @@ SELECTION_LABEL = "regcred.dev/pull-from"
 RESYNC_SECONDS = 2.0
 # Namespace and name of a TenantRegistryCredential together must fit a label (63).
 LONG_NAMESPACE_LENGTH = 56
+# Records a tenant writes naming credentials that do not exist.
+KEYS_WRITTEN = 200
 
 
 # -- a control plane and an operator for tenants, for this module alone ------------------
@@ -242,3 +245,38 @@ def test_a_tenant_credential_with_the_platforms_secret_name_works_in_its_tenant_
     for namespace in victims:
         assert PLATFORM_SECRET in pull_secret_names(cluster, namespace)
     delete_platform_credential(cluster, platform)
+
+
+def test_records_naming_many_missing_credentials_cost_no_request_each(cluster, operator, world):
+    # A tenant may edit its own ServiceAccounts, so it can write any number of records
+    # naming credentials that do not exist: the sweep must not buy a request per key.
+    suffix = uuid.uuid4().hex[:6]
+    home = admin_namespace(world, f"rec-{suffix}", {TENANT_LABEL: f"recorder-{suffix}"})
+    Attacker(world, home)
+    keys = [f"missing-{suffix}-{index}" for index in range(KEYS_WRITTEN)]
+    records = ",".join(f"fake-pull={key}" for key in keys)
+    requests: list[tuple[str, str]] = []
+    kube = operator.controller._client
+    unwrapped = kube.request
+
+    def counting(method: str, path: str, *args: object, **kwargs: object) -> object:
+        requests.append((method, path))
+        return unwrapped(method, path, *args, **kwargs)
+
+    kube.request = counting
+    try:
+        world.tenant.patch_namespaced_service_account(
+            "default", home, {"metadata": {"annotations": {ADDED_PULL_SECRETS_ANNOTATION: records}}}
+        )
+        poll(lambda: not any(key in annotation(cluster, home) for key in keys), timeout=60,
+             what="the sweep to drop the records of credentials that do not exist")
+    finally:
+        del kube.request
+    credential_reads = [path for method, path in requests if method == "GET" and "registrycredentials" in path]
+    # Each sweep lists both kinds once; a request per key would be KEYS_WRITTEN of them.
+    assert len(credential_reads) < KEYS_WRITTEN / 10, credential_reads[:5]
+
+
+def annotation(cluster: Cluster, namespace: str) -> str:
+    account = cluster.core.read_namespaced_service_account("default", namespace)
+    return (account.metadata.annotations or {}).get(ADDED_PULL_SECRETS_ANNOTATION, "")

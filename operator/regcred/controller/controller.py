@@ -7,8 +7,9 @@
     CleanUp(c)             remove what c added, after its in-flight work, then report
     Verify(c)              registry logins, on their own queue and workers
     FindOrphans            at start and every resync period: keys of replicas and records
-                           whose credential is not cached; a RemoveOrphan for each
-    RemoveOrphan(c)        c is gone from the API server too: remove what carries its key
+                           whose credential is not cached, confirmed by one list of
+                           both kinds; a RemoveOrphan for each absent one
+    RemoveOrphan(c)        c was absent from the sweep's list: remove what carries its key
 
 Nothing is written for a credential until kopf's finalizer is on it (as the cache sees
 it), so a credential deleted before then never had anything to clean up.
@@ -64,7 +65,7 @@ from regcred.controller.worker import start_workers
 from regcred.errors import KubeError, UnavailableError
 from regcred.kube.client import KubeClient
 from regcred.kube.projections import CredentialRecord
-from regcred.kube.reads import credential_exists
+from regcred.kube.reads import existing_credential_keys
 from regcred.metrics import Metrics
 from regcred.planning.plan import Outcome, OutcomeKind, is_credential_key
 from regcred.planning.selection import NamespaceInfo
@@ -344,19 +345,27 @@ class Controller:
 
     def _find_orphans(self) -> None:
         self.queue.add(FindOrphans(), delay=self.config.resync_seconds)
-        for key in sorted(self.caches.credentials_with_traces()):
-            # A label or record someone wrote by hand may name no possible credential: never ask for it.
-            if is_credential_key(key) and self.caches.credential(key) is None:
-                self.queue.add(RemoveOrphan(key))
+        # A label or record someone wrote by hand may name no possible credential: skip it.
+        uncached = {
+            key for key in self.caches.credentials_with_traces()
+            if is_credential_key(key) and self.caches.credential(key) is None
+        }
+        if not uncached:
+            return
+        # One list of both kinds confirms them all (the cache may not have seen a new one
+        # yet): a tenant who writes many keys into its ServiceAccounts' records costs one
+        # list a sweep, not a request per key.
+        for key in sorted(uncached - existing_credential_keys(self._client)):
+            self.queue.add(RemoveOrphan(key))
 
     def _remove_orphan(self, key: str) -> None:
-        """Remove what a credential left behind, once the API server confirms it is gone.
+        """Remove what a credential left behind, once the API server said it is gone.
 
         Only replicas with our labels and ServiceAccount records naming `key` (old
-        name-only records where its copy is) are touched; the ask guards against a cache
-        that has not seen a new credential yet.
+        name-only records where its copy is) are touched. A credential created since the
+        sweep's list is in the cache before it writes anything, so the cache is asked again.
         """
-        if self.caches.credential(key) is not None or credential_exists(self._client, key):
+        if self.caches.credential(key) is not None:
             return
         namespaces = leftover_namespaces(self.caches, key)
         log.info("removing what the deleted credential %s left in %d namespaces", key, len(namespaces),

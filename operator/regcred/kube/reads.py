@@ -12,7 +12,7 @@ from regcred.kube.paths import (
     CREDENTIALS_PATH,
     MANAGED_SECRETS_SELECTOR,
     TENANT_CREDENTIALS_PATH,
-    credential_path,
+    by_credential_key,
     pods_path,
     secrets_path,
     service_accounts_path,
@@ -29,7 +29,7 @@ from regcred.planning.sources import SourceSecret
 from regcred.planning.stuckpods import PodFacts
 
 __all__ = [
-    "credential_exists",
+    "existing_credential_keys",
     "list_credentials",
     "list_pending_pods",
     "list_replicas",
@@ -47,14 +47,9 @@ def read_secret_state(client: KubeClient, namespace: str, name: str) -> SecretSt
         return None
 
 
-def credential_exists(client: KubeClient, key: str) -> bool:
-    """Whether the credential with this key (see `credential_key`) exists, asked of the API server."""
-    namespace, _, name = key.rpartition("_")
-    try:
-        client.request("GET", credential_path(name, namespace or None))
-    except NotFoundError:
-        return False
-    return True
+def existing_credential_keys(client: KubeClient) -> set[str]:
+    """The keys (see `credential_key`) of every credential of both kinds, asked of the API server."""
+    return {by_credential_key(obj) for obj in list_credentials(client)}
 
 
 def read_source_secret(client: KubeClient, namespace: str, name: str) -> tuple[SourceSecret, str] | None:
